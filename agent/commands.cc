@@ -2,6 +2,7 @@
 
 // Declarations of the sub-command entry points; each is defined in its own file.
 namespace pg2bq::agent {
+int RunStreamCommand(int argc, char** argv);  // stream_command.cc
 }  // namespace pg2bq::agent
 
 namespace pg2bq::agent {
@@ -9,6 +10,8 @@ namespace pg2bq::agent {
 // Add a line per sub-command.
 const Command kCommands[] = {
     {"version", "print the version and exit", nullptr},
+    {"stream", "consume a pgoutput slot and print each change as a JSON line (debugging)",
+     RunStreamCommand},
 };
 const int kCommandCount = sizeof(kCommands) / sizeof(kCommands[0]);
 

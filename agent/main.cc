@@ -10,10 +10,11 @@ namespace {
 constexpr const char* kVersion = "0.1.0";
 
 void PrintUsage(std::FILE* out) {
-  std::fprintf(out,
-               "pg2bq %s - keeps BigQuery tables equal to PostgreSQL tables (logical replication)\n\n"
-               "Usage: pg2bq <command> [options]\n\nCommands:\n",
-               kVersion);
+  std::fprintf(
+      out,
+      "pg2bq %s - keeps BigQuery tables equal to PostgreSQL tables (logical replication)\n\n"
+      "Usage: pg2bq <command> [options]\n\nCommands:\n",
+      kVersion);
   for (int i = 0; i < pg2bq::agent::kCommandCount; ++i) {
     std::fprintf(out, "  %-10s %s\n", pg2bq::agent::kCommands[i].name,
                  pg2bq::agent::kCommands[i].summary);

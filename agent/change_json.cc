@@ -1,0 +1,233 @@
+#include "agent/change_json.h"
+
+#include "decoder/pg_text_format.h"
+
+namespace pg2bq::agent {
+namespace {
+
+constexpr char kHex[] = "0123456789abcdef";
+
+// Length of the valid UTF-8 sequence starting at s[i], or 0 if invalid.
+std::size_t Utf8SequenceLength(std::string_view s, std::size_t i) {
+  const auto b0 = static_cast<unsigned char>(s[i]);
+  std::size_t n;
+  std::uint32_t min;
+  if (b0 < 0x80) return 1;
+  if ((b0 & 0xE0) == 0xC0) {
+    n = 2;
+    min = 0x80;
+  } else if ((b0 & 0xF0) == 0xE0) {
+    n = 3;
+    min = 0x800;
+  } else if ((b0 & 0xF8) == 0xF0) {
+    n = 4;
+    min = 0x10000;
+  } else {
+    return 0;
+  }
+  if (i + n > s.size()) return 0;
+  std::uint32_t cp = b0 & (0x7F >> n);
+  for (std::size_t k = 1; k < n; ++k) {
+    const auto b = static_cast<unsigned char>(s[i + k]);
+    if ((b & 0xC0) != 0x80) return 0;
+    cp = (cp << 6) | (b & 0x3F);
+  }
+  if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return 0;
+  return n;
+}
+
+}  // namespace
+
+void AppendJsonString(std::string_view s, std::string* out) {
+  out->push_back('"');
+  std::size_t run = 0;  // start of the pending run of bytes copied verbatim
+  for (std::size_t i = 0; i < s.size();) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    if (c >= 0x20 && c != '"' && c != '\\' && c < 0x80) {
+      ++i;
+      continue;
+    }
+    if (c >= 0x80) {
+      std::size_t n = Utf8SequenceLength(s, i);
+      if (n > 0) {
+        i += n;
+        continue;
+      }
+    }
+    out->append(s.data() + run, i - run);
+    switch (c) {
+      case '"':
+        out->append("\\\"");
+        break;
+      case '\\':
+        out->append("\\\\");
+        break;
+      case '\n':
+        out->append("\\n");
+        break;
+      case '\r':
+        out->append("\\r");
+        break;
+      case '\t':
+        out->append("\\t");
+        break;
+      case '\b':
+        out->append("\\b");
+        break;
+      case '\f':
+        out->append("\\f");
+        break;
+      default:
+        if (c < 0x20) {
+          out->append("\\u00");
+          out->push_back(kHex[c >> 4]);
+          out->push_back(kHex[c & 15]);
+        } else {
+          out->append("\xEF\xBF\xBD");  // invalid UTF-8 byte
+        }
+    }
+    ++i;
+    run = i;
+  }
+  out->append(s.data() + run, s.size() - run);
+  out->push_back('"');
+}
+
+void ChangeJsonWriter::AppendPrefix(Lsn lsn, Lsn commit_lsn, std::string* out) {
+  out->append("{\"lsn\":\"");
+  out->append(FormatLsn(lsn));
+  out->append("\",\"commit_lsn\":");
+  if (commit_lsn == kInvalidLsn) {
+    out->append("null");
+  } else {
+    out->push_back('"');
+    out->append(FormatLsn(commit_lsn));
+    out->push_back('"');
+  }
+}
+
+Status ChangeJsonWriter::AppendValue(const RelationColumn& col, const ColumnValue& value,
+                                     std::string* out) {
+  switch (value.state) {
+    case ColumnState::kNull:
+      out->append("null");
+      return Status::Ok();
+    case ColumnState::kUnchangedToast:
+      out->append("{\"unchanged_toast\":true}");
+      return Status::Ok();
+    case ColumnState::kText:
+    case ColumnState::kBinary:
+      break;
+  }
+  const PgType type = types_->Resolve(col.type_oid);
+  if (value.state == ColumnState::kBinary && !type.known()) {
+    // Not decodable: say so rather than guess (use text mode for such columns).
+    out->append("{\"type_oid\":");
+    out->append(std::to_string(col.type_oid));
+    out->append(",\"binary_hex\":\"");
+    for (unsigned char c : value.data) {
+      out->push_back(kHex[c >> 4]);
+      out->push_back(kHex[c & 15]);
+    }
+    out->append("\"}");
+    return Status::Ok();
+  }
+  PG2BQ_RETURN_IF_ERROR(DecodePgValueInto(type, value, &value_).WithContext("column " + col.name));
+  if (value.state == ColumnState::kText) {
+    AppendJsonString(value.data, out);  // the server's own text
+    return Status::Ok();
+  }
+  scratch_.clear();
+  PG2BQ_RETURN_IF_ERROR(AppendPgText(value_, &scratch_).WithContext("column " + col.name));
+  AppendJsonString(scratch_, out);
+  return Status::Ok();
+}
+
+Status ChangeJsonWriter::AppendTuple(const Relation& rel, const TupleData& tuple, bool keys_only,
+                                     std::string* out) {
+  out->push_back('{');
+  bool first = true;
+  const std::size_t n = std::min(rel.columns.size(), tuple.columns.size());
+  for (std::size_t i = 0; i < n; ++i) {
+    const RelationColumn& col = rel.columns[i];
+    if (keys_only && !col.is_key) continue;
+    if (!first) out->push_back(',');
+    first = false;
+    AppendJsonString(col.name, out);
+    out->push_back(':');
+    PG2BQ_RETURN_IF_ERROR(AppendValue(col, tuple.columns[i], out));
+  }
+  out->push_back('}');
+  return Status::Ok();
+}
+
+Status ChangeJsonWriter::AppendBody(const Change& c, std::string* out) {
+  out->append(",\"xid\":");
+  if (c.xid == kInvalidXid) {
+    out->append("null");
+  } else {
+    out->append(std::to_string(c.xid));
+  }
+  out->append(",\"table\":");
+  if (c.relation != nullptr) {
+    AppendJsonString(c.relation->qualified_name, out);
+  } else {
+    out->append("null");
+  }
+  out->append(",\"op\":\"");
+  out->append(ChangeKindName(c.kind));
+  out->push_back('"');
+  switch (c.kind) {
+    case ChangeKind::kInsert:
+    case ChangeKind::kUpdate:
+    case ChangeKind::kDelete: {
+      out->append(",\"new\":");
+      if (c.new_tuple != nullptr && c.kind != ChangeKind::kDelete) {
+        PG2BQ_RETURN_IF_ERROR(AppendTuple(*c.relation, *c.new_tuple, false, out));
+      } else {
+        out->append("null");
+      }
+      out->append(",\"old\":");
+      if (c.old_tuple != nullptr && c.old_kind != OldTupleKind::kNone) {
+        PG2BQ_RETURN_IF_ERROR(
+            AppendTuple(*c.relation, *c.old_tuple, c.old_kind == OldTupleKind::kKey, out));
+      } else {
+        out->append("null");
+      }
+      break;
+    }
+    case ChangeKind::kTruncate:
+      out->append(c.cascade ? ",\"cascade\":true" : ",\"cascade\":false");
+      out->append(c.restart_identity ? ",\"restart_identity\":true"
+                                     : ",\"restart_identity\":false");
+      break;
+    case ChangeKind::kMessage:
+      out->append(c.transactional ? ",\"transactional\":true" : ",\"transactional\":false");
+      out->append(",\"prefix\":");
+      AppendJsonString(c.prefix, out);
+      out->append(",\"content\":");
+      AppendJsonString(c.content, out);
+      break;
+  }
+  out->append("}\n");
+  return Status::Ok();
+}
+
+Status ChangeJsonWriter::DecodeValues(const Change& c) {
+  if (c.relation == nullptr) return Status::Ok();
+  for (const TupleData* t : {c.new_tuple, c.old_tuple}) {
+    if (t == nullptr) continue;
+    const std::size_t n = std::min(c.relation->columns.size(), t->columns.size());
+    for (std::size_t i = 0; i < n; ++i) {
+      const ColumnValue& v = t->columns[i];
+      if (v.state != ColumnState::kText && v.state != ColumnState::kBinary) continue;
+      const RelationColumn& col = c.relation->columns[i];
+      const PgType type = types_->Resolve(col.type_oid);
+      if (v.state == ColumnState::kBinary && !type.known()) continue;
+      PG2BQ_RETURN_IF_ERROR(DecodePgValueInto(type, v, &value_).WithContext("column " + col.name));
+    }
+  }
+  return Status::Ok();
+}
+
+}  // namespace pg2bq::agent
