@@ -1,0 +1,51 @@
+#include "tests/bq_emulator/change_sequence.h"
+
+#include <string>
+
+namespace pg2bq::bqemu {
+
+Result<ChangeSequence> ChangeSequence::Parse(std::string_view text) {
+  auto bad = [&](const std::string& why) {
+    return Status::InvalidArgument("Invalid _CHANGE_SEQUENCE_NUMBER '" + std::string(text) +
+                                   "': " + why);
+  };
+  ChangeSequence seq;
+  size_t start = 0;
+  while (true) {
+    size_t slash = text.find('/', start);
+    std::string_view part = text.substr(
+        start, slash == std::string_view::npos ? std::string_view::npos : slash - start);
+    if (part.empty()) return bad("empty section");
+    if (part.size() > 16) return bad("a section has more than 16 hexadecimal digits");
+    uint64_t v = 0;
+    for (char c : part) {
+      int d;
+      if (c >= '0' && c <= '9')
+        d = c - '0';
+      else if (c >= 'a' && c <= 'f')
+        d = c - 'a' + 10;
+      else if (c >= 'A' && c <= 'F')
+        d = c - 'A' + 10;
+      else
+        return bad("not hexadecimal");
+      v = (v << 4) | static_cast<uint64_t>(d);
+    }
+    seq.sections_.push_back(v);
+    if (seq.sections_.size() > 4) return bad("more than 4 sections");
+    if (slash == std::string_view::npos) break;
+    start = slash + 1;
+  }
+  return seq;
+}
+
+int ChangeSequence::Compare(const ChangeSequence& other) const {
+  size_t n = std::max(sections_.size(), other.sections_.size());
+  for (size_t i = 0; i < n; ++i) {
+    uint64_t a = i < sections_.size() ? sections_[i] : 0;
+    uint64_t b = i < other.sections_.size() ? other.sections_[i] : 0;
+    if (a != b) return a < b ? -1 : 1;
+  }
+  return 0;
+}
+
+}  // namespace pg2bq::bqemu

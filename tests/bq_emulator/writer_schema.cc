@@ -1,0 +1,430 @@
+#include "tests/bq_emulator/writer_schema.h"
+
+#include <google/protobuf/message.h>
+
+#include <cctype>
+#include <cmath>
+#include <cstdio>
+
+#include "tests/bq_emulator/bq_values.h"
+#include "tests/bq_emulator/change_sequence.h"
+
+namespace pg2bq::bqemu {
+namespace {
+
+using google::protobuf::Descriptor;
+using google::protobuf::FieldDescriptor;
+using google::protobuf::Message;
+using google::protobuf::Reflection;
+
+std::string Upper(std::string s) {
+  for (char& c : s)
+    c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  return s;
+}
+
+bool IsIntegral(FieldDescriptor::Type t) {
+  switch (t) {
+    case FieldDescriptor::TYPE_INT32:
+    case FieldDescriptor::TYPE_INT64:
+    case FieldDescriptor::TYPE_UINT32:
+    case FieldDescriptor::TYPE_UINT64:
+    case FieldDescriptor::TYPE_SINT32:
+    case FieldDescriptor::TYPE_SINT64:
+    case FieldDescriptor::TYPE_FIXED32:
+    case FieldDescriptor::TYPE_FIXED64:
+    case FieldDescriptor::TYPE_SFIXED32:
+    case FieldDescriptor::TYPE_SFIXED64:
+      return true;
+    default:
+      return false;
+  }
+}
+
+// Which proto field types can carry a column type (the Write API's
+// "supported protocol buffer data types" table).
+bool Compatible(ColumnType column, FieldDescriptor::Type t) {
+  using F = FieldDescriptor;
+  switch (column) {
+    case ColumnType::kBool:
+      return t == F::TYPE_BOOL || IsIntegral(t);
+    case ColumnType::kBytes:
+      return t == F::TYPE_BYTES || t == F::TYPE_STRING;
+    case ColumnType::kInt64:
+      return (IsIntegral(t) && t != F::TYPE_UINT64 && t != F::TYPE_FIXED64) || t == F::TYPE_ENUM;
+    case ColumnType::kFloat64:
+      return t == F::TYPE_DOUBLE || t == F::TYPE_FLOAT;
+    case ColumnType::kString:
+      return t == F::TYPE_STRING || t == F::TYPE_ENUM;
+    case ColumnType::kNumeric:
+    case ColumnType::kBigNumeric:
+      return IsIntegral(t) || t == F::TYPE_DOUBLE || t == F::TYPE_FLOAT || t == F::TYPE_STRING ||
+             t == F::TYPE_BYTES;
+    case ColumnType::kTimestamp:
+      return t == F::TYPE_INT64 || t == F::TYPE_INT32 || t == F::TYPE_UINT32 ||
+             t == F::TYPE_SINT64 || t == F::TYPE_SFIXED64 || t == F::TYPE_STRING;
+    case ColumnType::kDate:
+      return t == F::TYPE_INT32 || t == F::TYPE_INT64 || t == F::TYPE_SINT32 ||
+             t == F::TYPE_SINT64 || t == F::TYPE_STRING;
+    case ColumnType::kTime:
+    case ColumnType::kDatetime:
+      return t == F::TYPE_INT64 || t == F::TYPE_SINT64 || t == F::TYPE_SFIXED64 ||
+             t == F::TYPE_STRING;
+    case ColumnType::kJson:
+    case ColumnType::kGeography:
+    case ColumnType::kInterval:
+      return t == F::TYPE_STRING;
+    case ColumnType::kStruct:
+      return t == F::TYPE_MESSAGE || t == F::TYPE_GROUP;
+  }
+  return false;
+}
+
+std::string ProtoTypeName(const FieldDescriptor* f) {
+  return f->type_name();
+}
+
+Status BindFields(const Descriptor* desc, const std::vector<Column>& columns,
+                  const std::string& path, bool top, std::vector<WriterSchema::Binding>* out,
+                  const FieldDescriptor** change_type, const FieldDescriptor** change_sequence,
+                  SchemaError* error) {
+  std::vector<std::string> extra;
+  for (int i = 0; i < desc->field_count(); ++i) {
+    const FieldDescriptor* f = desc->field(i);
+    std::string upper = Upper(f->name());
+    if (top && (upper == kChangeTypeField || upper == kChangeSequenceField)) {
+      if (f->type() != FieldDescriptor::TYPE_STRING || f->is_repeated()) {
+        error->message = "The proto field " + f->name() + " must be an optional string";
+        return Status::InvalidArgument(error->message);
+      }
+      (upper == kChangeTypeField ? *change_type : *change_sequence) = f;
+      continue;
+    }
+    const Column* column = nullptr;
+    for (const auto& c : columns) {
+      if (Upper(c.name) == upper) column = &c;
+    }
+    if (!column) {
+      extra.push_back(f->name());
+      continue;
+    }
+    std::string where = path + "." + column->name;
+    if (!Compatible(column->type, f->type())) {
+      error->message = "The proto field mismatched with BigQuery field at " + where +
+                       ", the proto field type " + ProtoTypeName(f) + ", BigQuery field type " +
+                       ColumnTypeSqlName(column->type);
+      return Status::InvalidArgument(error->message);
+    }
+    bool col_repeated = column->mode == ColumnMode::kRepeated;
+    if (col_repeated != f->is_repeated()) {
+      error->message = "The proto field mismatched with BigQuery field at " + where +
+                       ": the proto field is " + (f->is_repeated() ? "repeated" : "not repeated") +
+                       " but the BigQuery field mode is " +
+                       (col_repeated ? "REPEATED" : "NULLABLE/REQUIRED");
+      return Status::InvalidArgument(error->message);
+    }
+    WriterSchema::Binding b;
+    b.field = f;
+    b.column = column;
+    if (column->type == ColumnType::kStruct) {
+      PG2BQ_RETURN_IF_ERROR(BindFields(f->message_type(), column->fields, where, false, &b.sub,
+                                       change_type, change_sequence, error));
+    }
+    out->push_back(std::move(b));
+  }
+  if (!extra.empty()) {
+    std::string list;
+    for (const auto& e : extra)
+      list += (list.empty() ? "" : ", ") + e;
+    error->extra_fields = true;
+    error->message = "Input schema has more fields than BigQuery schema, extra fields: '" + list +
+                     "' (table " + path + ")";
+    return Status::InvalidArgument(error->message);
+  }
+  for (const auto& c : columns) {
+    if (c.mode != ColumnMode::kRequired) continue;
+    bool bound = false;
+    for (const auto& b : *out)
+      bound = bound || b.column == &c;
+    if (!bound) {
+      error->message = "The proto schema is missing the REQUIRED field " + path + "." + c.name;
+      return Status::InvalidArgument(error->message);
+    }
+  }
+  return Status::Ok();
+}
+
+int64_t IntegralValue(const Message& m, const Reflection* r, const FieldDescriptor* f, int index,
+                      bool* overflow) {
+  *overflow = false;
+  bool rep = index >= 0;
+  switch (f->cpp_type()) {
+    case FieldDescriptor::CPPTYPE_INT32:
+      return rep ? r->GetRepeatedInt32(m, f, index) : r->GetInt32(m, f);
+    case FieldDescriptor::CPPTYPE_INT64:
+      return rep ? r->GetRepeatedInt64(m, f, index) : r->GetInt64(m, f);
+    case FieldDescriptor::CPPTYPE_UINT32:
+      return rep ? r->GetRepeatedUInt32(m, f, index) : r->GetUInt32(m, f);
+    case FieldDescriptor::CPPTYPE_UINT64: {
+      uint64_t v = rep ? r->GetRepeatedUInt64(m, f, index) : r->GetUInt64(m, f);
+      *overflow = v > static_cast<uint64_t>(INT64_MAX);
+      return static_cast<int64_t>(v);
+    }
+    case FieldDescriptor::CPPTYPE_BOOL:
+      return (rep ? r->GetRepeatedBool(m, f, index) : r->GetBool(m, f)) ? 1 : 0;
+    case FieldDescriptor::CPPTYPE_ENUM:
+      return rep ? r->GetRepeatedEnumValue(m, f, index) : r->GetEnumValue(m, f);
+    default:
+      return 0;
+  }
+}
+
+bool ValidUtf8(std::string_view s) {
+  size_t i = 0;
+  while (i < s.size()) {
+    unsigned char c = static_cast<unsigned char>(s[i]);
+    size_t n = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 0;
+    if (n == 0 || i + n > s.size()) return false;
+    for (size_t k = 1; k < n; ++k) {
+      if ((static_cast<unsigned char>(s[i + k]) & 0xC0) != 0x80) return false;
+    }
+    i += n;
+  }
+  return true;
+}
+
+Result<nlohmann::json> ConvertValue(const Message& m, const WriterSchema::Binding& b, int index,
+                                    const std::string& where);
+
+Result<nlohmann::json> ConvertStruct(const Message& m, const std::vector<WriterSchema::Binding>& bs,
+                                     const std::vector<Column>& columns, const std::string& path) {
+  const Reflection* r = m.GetReflection();
+  nlohmann::json obj = nlohmann::json::object();
+  for (const auto& c : columns) {
+    const WriterSchema::Binding* b = nullptr;
+    for (const auto& x : bs) {
+      if (x.column == &c) b = &x;
+    }
+    std::string where = path.empty() ? c.name : path + "." + c.name;
+    if (c.mode == ColumnMode::kRepeated) {
+      nlohmann::json arr = nlohmann::json::array();
+      if (b) {
+        int n = r->FieldSize(m, b->field);
+        for (int i = 0; i < n; ++i) {
+          PG2BQ_ASSIGN_OR_RETURN(nlohmann::json v, ConvertValue(m, *b, i, where));
+          arr.push_back(std::move(v));
+        }
+      }
+      obj[c.name] = std::move(arr);
+      continue;
+    }
+    if (!b || !r->HasField(m, b->field)) {
+      if (c.mode == ColumnMode::kRequired) {
+        return Status::InvalidArgument("Field " + where + " is REQUIRED but has no value");
+      }
+      obj[c.name] = nullptr;
+      continue;
+    }
+    PG2BQ_ASSIGN_OR_RETURN(obj[c.name], ConvertValue(m, *b, -1, where));
+  }
+  return obj;
+}
+
+Result<nlohmann::json> ConvertValue(const Message& m, const WriterSchema::Binding& b, int index,
+                                    const std::string& where) {
+  const Reflection* r = m.GetReflection();
+  const FieldDescriptor* f = b.field;
+  bool rep = index >= 0;
+  auto fail = [&](const std::string& why) {
+    return Status::InvalidArgument("Field " + where + ": " + why);
+  };
+  auto str = [&]() { return rep ? r->GetRepeatedString(m, f, index) : r->GetString(m, f); };
+  auto dbl = [&]() {
+    if (f->cpp_type() == FieldDescriptor::CPPTYPE_FLOAT) {
+      return static_cast<double>(rep ? r->GetRepeatedFloat(m, f, index) : r->GetFloat(m, f));
+    }
+    return rep ? r->GetRepeatedDouble(m, f, index) : r->GetDouble(m, f);
+  };
+  bool is_string = f->type() == FieldDescriptor::TYPE_STRING;
+  bool overflow = false;
+  switch (b.column->type) {
+    case ColumnType::kString: {
+      if (f->type() == FieldDescriptor::TYPE_ENUM) {
+        const auto* ev = rep ? r->GetRepeatedEnum(m, f, index) : r->GetEnum(m, f);
+        return nlohmann::json(ev->name());
+      }
+      std::string s = str();
+      if (!ValidUtf8(s)) return fail("invalid UTF-8 in a STRING value");
+      return nlohmann::json(std::move(s));
+    }
+    case ColumnType::kGeography:
+    case ColumnType::kInterval: {
+      std::string s = str();
+      if (s.empty() || !ValidUtf8(s)) {
+        return fail("invalid " + ColumnTypeSqlName(b.column->type) + " value");
+      }
+      return nlohmann::json(std::move(s));
+    }
+    case ColumnType::kBytes:
+      return nlohmann::json(Base64Encode(str()));
+    case ColumnType::kInt64: {
+      int64_t v = IntegralValue(m, r, f, index, &overflow);
+      return nlohmann::json(std::to_string(v));
+    }
+    case ColumnType::kBool: {
+      int64_t v = IntegralValue(m, r, f, index, &overflow);
+      return nlohmann::json(v != 0 || overflow);
+    }
+    case ColumnType::kFloat64: {
+      double v = dbl();
+      if (std::isnan(v)) return nlohmann::json("NaN");
+      if (std::isinf(v)) return nlohmann::json(v > 0 ? "Infinity" : "-Infinity");
+      return nlohmann::json(v);
+    }
+    case ColumnType::kNumeric:
+    case ColumnType::kBigNumeric: {
+      bool big = b.column->type == ColumnType::kBigNumeric;
+      int idig = big ? kBigNumericIntegerDigits : kNumericIntegerDigits;
+      int fdig = big ? kBigNumericFractionDigits : kNumericFractionDigits;
+      std::string text;
+      if (is_string) {
+        text = str();
+      } else if (f->type() == FieldDescriptor::TYPE_BYTES) {
+        text = DecimalFromScaledBytes(str(), fdig);
+      } else if (f->cpp_type() == FieldDescriptor::CPPTYPE_DOUBLE ||
+                 f->cpp_type() == FieldDescriptor::CPPTYPE_FLOAT) {
+        double v = dbl();
+        if (!std::isfinite(v)) return fail("NaN and infinity are not valid NUMERIC values");
+        char buf[512];
+        std::snprintf(buf, sizeof buf, big ? "%.17g" : "%.9f", v);
+        text = buf;
+      } else {
+        int64_t v = IntegralValue(m, r, f, index, &overflow);
+        text = overflow ? std::to_string(static_cast<uint64_t>(v)) : std::to_string(v);
+      }
+      auto norm = NormalizeDecimal(text, idig, fdig);
+      if (!norm.ok()) {
+        return fail("invalid " + std::string(big ? "BIGNUMERIC" : "NUMERIC") +
+                    " value: " + norm.status().message());
+      }
+      return nlohmann::json(*norm);
+    }
+    case ColumnType::kTimestamp: {
+      if (is_string) {
+        auto us = ParseTimestamp(str());
+        if (!us.ok()) return fail(us.status().message());
+        return nlohmann::json(FormatTimestamp(*us));
+      }
+      int64_t v = IntegralValue(m, r, f, index, &overflow);
+      Status st = CheckTimestampMicros(v);
+      if (!st.ok()) return fail(st.message());
+      return nlohmann::json(FormatTimestamp(v));
+    }
+    case ColumnType::kDate: {
+      int64_t days;
+      if (is_string) {
+        auto d = ParseDate(str());
+        if (!d.ok()) return fail(d.status().message());
+        days = *d;
+      } else {
+        days = IntegralValue(m, r, f, index, &overflow);
+      }
+      Status st = CheckDateDays(days);
+      if (!st.ok()) return fail(st.message());
+      return nlohmann::json(FormatDate(days));
+    }
+    case ColumnType::kTime: {
+      Result<int64_t> t = is_string ? ParseTimeOfDay(str())
+                                    : DecodePackedTime(IntegralValue(m, r, f, index, &overflow));
+      if (!t.ok()) return fail(t.status().message());
+      return nlohmann::json(FormatTimeOfDay(*t));
+    }
+    case ColumnType::kDatetime: {
+      int64_t days, micros;
+      Status st = is_string ? ParseDatetime(str(), &days, &micros)
+                            : DecodePackedDatetime(IntegralValue(m, r, f, index, &overflow), &days,
+                                                   &micros);
+      if (!st.ok()) return fail(st.message());
+      return nlohmann::json(FormatDatetime(days, micros));
+    }
+    case ColumnType::kJson: {
+      std::string s = str();
+      auto parsed = nlohmann::json::parse(s, nullptr, /*allow_exceptions=*/false);
+      if (parsed.is_discarded()) return fail("invalid JSON value '" + s.substr(0, 100) + "'");
+      return parsed;
+    }
+    case ColumnType::kStruct: {
+      const Message& sub = rep ? r->GetRepeatedMessage(m, f, index) : r->GetMessage(m, f);
+      return ConvertStruct(sub, b.sub, b.column->fields, where);
+    }
+  }
+  return fail("unsupported type");
+}
+
+}  // namespace
+
+std::unique_ptr<WriterSchema> WriterSchema::Bind(const google::protobuf::DescriptorProto& proto,
+                                                 const TableSchema& table,
+                                                 const std::string& table_name,
+                                                 SchemaError* error) {
+  std::unique_ptr<WriterSchema> ws(new WriterSchema());
+  ws->table_ = table;
+  google::protobuf::FileDescriptorProto file;
+  file.set_name("writer_schema.proto");
+  file.set_syntax("proto2");
+  *file.add_message_type() = proto;
+  // Errors from the pool name the offending field; collect them into one line.
+  struct Collector : google::protobuf::DescriptorPool::ErrorCollector {
+    std::string text;
+    void AddError(const std::string& filename, const std::string& element_name,
+                  const google::protobuf::Message*, ErrorLocation,
+                  const std::string& message) override {
+      (void)filename;
+      text += (text.empty() ? "" : "; ") + element_name + ": " + message;
+    }
+  } collector;
+  const auto* file_desc = ws->pool_.BuildFileCollectingErrors(file, &collector);
+  if (!file_desc || file_desc->message_type_count() != 1) {
+    error->message = "Invalid proto schema: " + collector.text;
+    return nullptr;
+  }
+  ws->root_ = file_desc->message_type(0);
+  Status st = BindFields(ws->root_, ws->table_.columns, table_name, true, &ws->bindings_,
+                         &ws->change_type_, &ws->change_sequence_, error);
+  if (!st.ok()) return nullptr;
+  ws->factory_ = std::make_unique<google::protobuf::DynamicMessageFactory>(&ws->pool_);
+  return ws;
+}
+
+Result<DecodedRow> WriterSchema::DecodeRow(std::string_view bytes) const {
+  std::unique_ptr<Message> msg(factory_->GetPrototype(root_)->New());
+  if (!msg->ParseFromArray(bytes.data(), static_cast<int>(bytes.size()))) {
+    return Status::InvalidArgument(
+        "Could not parse the serialized row with the writer schema (malformed bytes or a "
+        "REQUIRED proto field missing)");
+  }
+  const Reflection* r = msg->GetReflection();
+  if (!r->GetUnknownFields(*msg).empty()) {
+    return Status::InvalidArgument(
+        "The serialized row has fields whose numbers are not in the writer schema");
+  }
+  DecodedRow row;
+  PG2BQ_ASSIGN_OR_RETURN(row.values, ConvertStruct(*msg, bindings_, table_.columns, ""));
+  if (change_type_ && r->HasField(*msg, change_type_)) {
+    std::string t = Upper(r->GetString(*msg, change_type_));
+    if (t != "UPSERT" && t != "DELETE") {
+      return Status::InvalidArgument("Invalid _CHANGE_TYPE '" + r->GetString(*msg, change_type_) +
+                                     "': must be UPSERT or DELETE");
+    }
+    row.change_type = t;
+  }
+  if (change_sequence_ && r->HasField(*msg, change_sequence_)) {
+    std::string s = r->GetString(*msg, change_sequence_);
+    auto parsed = ChangeSequence::Parse(s);
+    if (!parsed.ok()) return parsed.status();
+    row.change_sequence = s;
+  }
+  return row;
+}
+
+}  // namespace pg2bq::bqemu

@@ -1,0 +1,78 @@
+// The writer's row type of an AppendRows connection, bound to a table schema.
+//
+// BigQuery reads the DescriptorProto of the first request with proto2 rules
+// (an absent field is NULL), maps its fields to columns by name
+// (case-insensitively), refuses fields the table does not have and proto types
+// that cannot hold the column's type, and then validates every row on its own:
+// a bad value fails that row (row_errors), not the connection.
+#pragma once
+
+#include <google/protobuf/descriptor.h>
+#include <google/protobuf/descriptor.pb.h>
+#include <google/protobuf/dynamic_message.h>
+
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/status.h"
+#include "tests/bq_emulator/table_schema.h"
+
+namespace pg2bq::bqemu {
+
+inline constexpr const char* kChangeTypeField = "_CHANGE_TYPE";
+inline constexpr const char* kChangeSequenceField = "_CHANGE_SEQUENCE_NUMBER";
+
+// One row after validation: values keyed by the table's column names, in the
+// emulator's stored form (see docs/EMULATOR.md), plus the CDC pseudo-columns.
+struct DecodedRow {
+  nlohmann::json values;  // object with every column (NULL as null, REPEATED as [])
+  std::optional<std::string> change_type;      // "UPSERT" or "DELETE"
+  std::optional<std::string> change_sequence;  // validated text
+};
+
+// Why a writer schema was refused; extra_fields maps to
+// StorageError.SCHEMA_MISMATCH_EXTRA_FIELDS.
+struct SchemaError {
+  bool extra_fields = false;
+  std::string message;
+};
+
+class WriterSchema {
+ public:
+  struct Binding {
+    const google::protobuf::FieldDescriptor* field = nullptr;
+    const Column* column = nullptr;
+    std::vector<Binding> sub;  // STRUCT columns
+  };
+
+  // Builds the row type and binds it to `table`; the WriterSchema keeps a copy
+  // of the table schema it was bound to. On refusal fills *error.
+  static std::unique_ptr<WriterSchema> Bind(const google::protobuf::DescriptorProto& proto,
+                                            const TableSchema& table, const std::string& table_name,
+                                            SchemaError* error);
+
+  bool has_change_type() const { return change_type_ != nullptr; }
+  bool has_change_sequence() const { return change_sequence_ != nullptr; }
+  const TableSchema& table() const { return table_; }
+
+  // Parses and validates one serialized row; the error text is what BigQuery
+  // would put in RowError.message.
+  Result<DecodedRow> DecodeRow(std::string_view bytes) const;
+
+ private:
+  WriterSchema() = default;
+
+  TableSchema table_;
+  google::protobuf::DescriptorPool pool_;
+  const google::protobuf::Descriptor* root_ = nullptr;
+  std::unique_ptr<google::protobuf::DynamicMessageFactory> factory_;
+  std::vector<Binding> bindings_;
+  const google::protobuf::FieldDescriptor* change_type_ = nullptr;
+  const google::protobuf::FieldDescriptor* change_sequence_ = nullptr;
+};
+
+}  // namespace pg2bq::bqemu
