@@ -328,17 +328,24 @@ int RunStreamCommand(int argc, char** argv) {
       decoder = std::make_unique<PgoutputDecoder>(&printer);
       printer.set_decoder(decoder.get());
     }
+    bool stopped_early = false;
     for (const XLogData& m : batch.messages) {
+      if (printer.done()) {
+        stopped_early = true;
+        break;
+      }
       s = decoder->Decode(m.wal_start, m.payload);
       if (!s.ok()) {
         spdlog::error("decoding the message at {}: {}", FormatLsn(m.wal_start), s.ToString());
         exit_code = 1;
         break;
       }
-      if (printer.done()) break;
     }
     if (exit_code != 0) break;
-    if (batch.keepalive) printer.NoteKeepalive(batch.keepalive_wal_end);
+    // A keepalive vouches for everything before it only if we handled the whole batch.
+    if (batch.keepalive && !stopped_early && !printer.done()) {
+      printer.NoteKeepalive(batch.keepalive_wal_end);
+    }
     s = printer.Flush();
     if (!s.ok()) {
       spdlog::error("{}", s.ToString());
