@@ -183,6 +183,75 @@ Oid BuiltinArrayElement(Oid oid) {
 
 constexpr int kMaxDomainDepth = 16;
 
+// pg_catalog type names -> OID, for Type messages: pgoutput names a domain
+// by its base type (logicalrep_write_typ() calls getBaseType()).
+Oid BuiltinOidByName(std::string_view name) {
+  struct Entry {
+    std::string_view name;
+    Oid oid;
+  };
+  static constexpr Entry kEntries[] = {
+      {"bool", pg_oid::kBool},
+      {"bytea", pg_oid::kBytea},
+      {"char", pg_oid::kChar},
+      {"name", pg_oid::kName},
+      {"int8", pg_oid::kInt8},
+      {"int2", pg_oid::kInt2},
+      {"int4", pg_oid::kInt4},
+      {"text", pg_oid::kText},
+      {"oid", pg_oid::kOid},
+      {"json", pg_oid::kJson},
+      {"float4", pg_oid::kFloat4},
+      {"float8", pg_oid::kFloat8},
+      {"money", pg_oid::kMoney},
+      {"macaddr", pg_oid::kMacaddr},
+      {"inet", pg_oid::kInet},
+      {"cidr", pg_oid::kCidr},
+      {"bpchar", pg_oid::kBpchar},
+      {"varchar", pg_oid::kVarchar},
+      {"date", pg_oid::kDate},
+      {"time", pg_oid::kTime},
+      {"timestamp", pg_oid::kTimestamp},
+      {"timestamptz", pg_oid::kTimestampTz},
+      {"interval", pg_oid::kInterval},
+      {"timetz", pg_oid::kTimeTz},
+      {"numeric", pg_oid::kNumeric},
+      {"uuid", pg_oid::kUuid},
+      {"jsonb", pg_oid::kJsonb},
+      {"_bool", 1000},
+      {"_int2", 1005},
+      {"_int4", 1007},
+      {"_int8", 1016},
+      {"_oid", 1028},
+      {"_float4", 1021},
+      {"_float8", 1022},
+      {"_numeric", 1231},
+      {"_text", 1009},
+      {"_varchar", 1015},
+      {"_bpchar", 1014},
+      {"_name", 1003},
+      {"_char", 1002},
+      {"_bytea", 1001},
+      {"_uuid", 2951},
+      {"_date", 1182},
+      {"_time", 1183},
+      {"_timetz", 1270},
+      {"_timestamp", 1115},
+      {"_timestamptz", 1185},
+      {"_interval", 1187},
+      {"_json", 199},
+      {"_jsonb", 3807},
+      {"_inet", 1041},
+      {"_cidr", 651},
+      {"_macaddr", 1040},
+      {"_money", 791},
+  };
+  for (const Entry& e : kEntries) {
+    if (e.name == name) return e.oid;
+  }
+  return 0;
+}
+
 }  // namespace
 
 PgType PgTypeRegistry::Resolve(Oid oid) const {
@@ -244,6 +313,18 @@ void PgTypeRegistry::NoteTypeMessage(Oid oid, std::string_view nspname, std::str
   }
   full.append(name);
   names_[oid] = std::move(full);
+  // A Type message naming a pg_catalog type for a non-built-in OID is a
+  // domain over that type. Explicit registrations win.
+  if (nspname.empty() && !custom_.contains(oid)) {
+    if (Oid base = BuiltinOidByName(name); base != 0 && base != oid) {
+      PgTypeDescription d;
+      d.oid = oid;
+      d.typtype = 'd';
+      d.typbasetype = base;
+      d.name = std::string(name);
+      custom_[oid] = std::move(d);
+    }
+  }
 }
 
 std::string_view PgTypeRegistry::NameOf(Oid oid) const {

@@ -4,10 +4,12 @@
 // Built-in types are known by OID. Types created in the database (domains,
 // enums, arrays of them) have OIDs the decoder cannot know: pgoutput's
 // Relation message carries the column's atttypid (the domain's own OID for a
-// domain column) and its Type message only names the type. So the caller
-// (the stream layer, from a normal connection) looks such OIDs up in pg_type
-// and registers them here, typically from ChangeHandler::OnRelation, before
-// the first change of that relation is decoded. See docs/DECODER.md.
+// domain column). Its Type message names a domain by its *base* type, which
+// resolves domains over built-ins; enums and arrays of user types remain
+// unknown. For those the caller (the stream layer, from a normal connection)
+// looks the OIDs up in pg_type and registers them here, typically from
+// ChangeHandler::OnRelation, before the first change of that relation is
+// decoded. See docs/DECODER.md.
 #pragma once
 
 #include <cstdint>
@@ -99,7 +101,9 @@ class PgTypeRegistry {
   // typtypes (composite, range, ...) are recorded as kUnknown: text only.
   Status Register(const PgTypeDescription& description);
 
-  // Records a pgoutput Type message (name only; it cannot resolve the OID).
+  // Records a pgoutput Type message. pgoutput names a domain by its base
+  // type, so a Type message naming a pg_catalog type registers the OID as a
+  // domain over it; enums and other user types still need Register().
   void NoteTypeMessage(Oid oid, std::string_view nspname, std::string_view name);
   // "schema.name" from a Type message or registration, or "" if never seen.
   std::string_view NameOf(Oid oid) const;

@@ -253,6 +253,7 @@ bool ParseIntervalText(std::string_view s, PgInterval* out) {
       continue;
     }
     std::int64_t n = 0;
+    if (tok.size() > 1 && tok[0] == '+') tok.remove_prefix(1);  // "+3 days" after a negative part
     if (!ParseInt(tok, &n)) return false;
     p = tok_end;
     while (p < s.size() && s[p] == ' ')

@@ -94,6 +94,8 @@ Status PgoutputDecoder::DecodeMessage(Lsn wal_start) {
         return OrderError(wal_start,
                           "Begin while transaction " + std::to_string(xid_) + " is still open");
       }
+      if (parser_.in_streamed_block())
+        return OrderError(wal_start, "Begin inside a streamed block");
       in_transaction_ = true;
       xid_ = m.xid;
       commit_lsn_ = m.lsn;
