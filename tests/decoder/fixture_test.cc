@@ -309,3 +309,22 @@ TEST(FixtureTest, EveryTruncationIsAnErrorNamingTheOffset) {
 
 }  // namespace
 }  // namespace pg2bq::testing
+
+namespace pg2bq::testing {
+namespace {
+
+// Without pg_type registrations: domains over built-ins still resolve
+// through pgoutput's Type message (it names the base type); enums and arrays
+// of user types stay unknown, which binary mode reports instead of guessing.
+TEST(FixtureTest, TypeMessagesAloneResolveDomains) {
+  FixtureRun b;
+  Replay(LoadFixture("v1_binary.hex"), &b, /*register_types=*/false);
+  const auto& L = b.handler.lines;
+  EXPECT_TRUE(Contains(L, "dom=7,em=x@y.z"));
+  EXPECT_TRUE(Contains(L, "e=<unknown type>"));
+  EXPECT_TRUE(Contains(L, "ae=<unknown type>"));
+  EXPECT_TRUE(Contains(L, "adom=<unknown type>"));
+}
+
+}  // namespace
+}  // namespace pg2bq::testing
