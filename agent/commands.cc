@@ -3,6 +3,7 @@
 // Declarations of the sub-command entry points; each is defined in its own file.
 namespace pg2bq::agent {
 int RunStreamCommand(int argc, char** argv);  // stream_command.cc
+int RunSpoolCommand(int argc, char** argv);   // spool_command.cc
 }  // namespace pg2bq::agent
 
 namespace pg2bq::agent {
@@ -12,6 +13,7 @@ const Command kCommands[] = {
     {"version", "print the version and exit", nullptr},
     {"stream", "consume a pgoutput slot and print each change as a JSON line (debugging)",
      RunStreamCommand},
+    {"spool", "inspect or verify a spool directory (spool inspect|verify DIR)", RunSpoolCommand},
 };
 const int kCommandCount = sizeof(kCommands) / sizeof(kCommands[0]);
 
