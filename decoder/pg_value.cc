@@ -195,8 +195,18 @@ bool ParseTimestampText(std::string_view s, bool with_zone, std::int64_t* micros
   if (with_zone && !ParseZone(s, &p, &zone_west)) return false;
   if (ConsumeBc(s, &p)) y = 1 - y;
   if (p != s.size()) return false;
-  std::int64_t days = PgCivilToDate(y, mo, d);
-  *micros = days * kMicrosPerDay + tod + std::int64_t{zone_west} * kMicrosPerSecond;
+  // PostgreSQL's timestamp range is 4714-11-24 BC .. 294276 AD; anything
+  // further out cannot come from the server and would overflow below.
+  if (y < -4713 || y > 294277) return false;
+  const std::int64_t days = PgCivilToDate(y, mo, d);
+  std::int64_t t = 0;
+  if (__builtin_mul_overflow(days, kMicrosPerDay, &t) || __builtin_add_overflow(t, tod, &t) ||
+      __builtin_add_overflow(t, std::int64_t{zone_west} * kMicrosPerSecond, &t)) {
+    return false;
+  }
+  // MIN_TIMESTAMP / END_TIMESTAMP from src/include/datatype/timestamp.h.
+  if (t < -211813488000000000LL || t >= 9223371331200000000LL) return false;
+  *micros = t;
   return true;
 }
 
@@ -214,6 +224,7 @@ bool ParseDateText(std::string_view s, std::int32_t* days) {
   if (!ParseCivilDate(s, &p, &y, &mo, &d)) return false;
   if (ConsumeBc(s, &p)) y = 1 - y;
   if (p != s.size()) return false;
+  if (y < -4713 || y > 5874897) return false;  // date's range (4714 BC .. 5874897 AD)
   *days = PgCivilToDate(y, mo, d);
   return true;
 }

@@ -175,6 +175,18 @@ TEST(PgDateTimeTest, TextRoundTrip) {
   s.clear();
   AppendPgTimeTz(v.timetz, &s);
   EXPECT_EQ(s, "00:00:00-12:34:56");
+  // Out of PostgreSQL's range (found by pgoutput_value_fuzz: used to overflow int64).
+  EXPECT_FALSE(DecodePgValueInto(T(PgTypeKind::kTimestampTz),
+                                 {ColumnState::kText, "294277-01-01 00:00:00+00"}, &v)
+                   .ok());
+  EXPECT_FALSE(DecodePgValueInto(T(PgTypeKind::kTimestamp),
+                                 {ColumnState::kText, "9999999-01-01 00:00:00"}, &v)
+                   .ok());
+  EXPECT_FALSE(
+      DecodePgValueInto(T(PgTypeKind::kDate), {ColumnState::kText, "9999999-01-01"}, &v).ok());
+  ASSERT_TRUE(DecodePgValueInto(T(PgTypeKind::kTimestamp),
+                                {ColumnState::kText, "294276-12-31 23:59:59.999999"}, &v)
+                  .ok());
   for (const char* bad : {"2024-13-01", "2024-02-29", "12:00", "x"}) {
     EXPECT_FALSE(DecodePgValueInto(T(PgTypeKind::kTimestamp), {ColumnState::kText, bad}, &v).ok())
         << bad;
