@@ -84,8 +84,10 @@ PgTypeKind BuiltinScalar(Oid oid) {
     case pg_oid::kVarchar:
     case pg_oid::kBpchar:
     case pg_oid::kName:
-    case pg_oid::kChar:
       return PgTypeKind::kText;
+    // "char" (OID 18) is deliberately unknown: charout() prints a high-bit
+    // byte as a backslash-octal escape, which a view of the binary byte
+    // cannot reproduce. Text mode passes its text through.
     case pg_oid::kBytea:
       return PgTypeKind::kBytea;
     case pg_oid::kUuid:
@@ -146,8 +148,6 @@ Oid BuiltinArrayElement(Oid oid) {
       return pg_oid::kBpchar;
     case 1003:
       return pg_oid::kName;
-    case 1002:
-      return pg_oid::kChar;
     case 1001:
       return pg_oid::kBytea;
     case 2951:

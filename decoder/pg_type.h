@@ -35,7 +35,7 @@ enum class PgTypeKind : std::uint8_t {
   kFloat4,
   kFloat8,
   kNumeric,
-  kText,  // text, varchar, bpchar, name, "char"
+  kText,  // text, varchar, bpchar, name
   kBytea,
   kUuid,
   kDate,
