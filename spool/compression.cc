@@ -14,15 +14,16 @@ Compressor::~Compressor() {
 }
 
 Status Compressor::Compress(std::string_view input, std::string* out) {
-  std::size_t old = out->size();
-  out->resize(old + ZSTD_compressBound(input.size()));
-  std::size_t n =
-      ZSTD_compress2(ctx_, out->data() + old, out->size() - old, input.data(), input.size());
+  const std::size_t bound = ZSTD_compressBound(input.size());
+  if (bound > scratch_size_) {
+    scratch_ = std::make_unique_for_overwrite<char[]>(bound);
+    scratch_size_ = bound;
+  }
+  std::size_t n = ZSTD_compress2(ctx_, scratch_.get(), bound, input.data(), input.size());
   if (ZSTD_isError(n)) {
-    out->resize(old);
     return Status::Internal(std::string("zstd compression failed: ") + ZSTD_getErrorName(n));
   }
-  out->resize(old + n);
+  out->append(scratch_.get(), n);
   return Status::Ok();
 }
 

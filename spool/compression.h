@@ -4,6 +4,7 @@
 
 #include <zstd.h>
 
+#include <memory>
 #include <string>
 #include <string_view>
 
@@ -25,6 +26,10 @@ class Compressor {
  private:
   ZSTD_CCtx* ctx_;
   int level_;
+  // Compression target reused across calls: growing a std::string to
+  // ZSTD_compressBound() for every record would zero-fill it every time.
+  std::unique_ptr<char[]> scratch_;
+  std::size_t scratch_size_ = 0;
 };
 
 class Decompressor {
