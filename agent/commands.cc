@@ -4,6 +4,7 @@
 namespace pg2bq::agent {
 int RunStreamCommand(int argc, char** argv);  // stream_command.cc
 int RunSpoolCommand(int argc, char** argv);   // spool_command.cc
+int RunConfigCommand(int argc, char** argv);  // config_command.cc
 }  // namespace pg2bq::agent
 
 namespace pg2bq::agent {
@@ -14,6 +15,8 @@ const Command kCommands[] = {
     {"stream", "consume a pgoutput slot and print each change as a JSON line (debugging)",
      RunStreamCommand},
     {"spool", "inspect or verify a spool directory (spool inspect|verify DIR)", RunSpoolCommand},
+    {"config", "validate a configuration and print it, secrets redacted (config check)",
+     RunConfigCommand},
 };
 const int kCommandCount = sizeof(kCommands) / sizeof(kCommands[0]);
 

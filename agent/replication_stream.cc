@@ -3,6 +3,7 @@
 #include <libpq-fe.h>
 #include <poll.h>
 #include <spdlog/spdlog.h>
+#include <sys/socket.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -222,7 +223,14 @@ Status ReplicationStream::StartReplication() {
   if (PQresultStatus(res.get()) != PGRES_COPY_BOTH) {
     return Status::Internal("START_REPLICATION did not enter COPY BOTH mode at " + conn_->where());
   }
+  if (options_.socket_receive_buffer > 0) {
+    int size = options_.socket_receive_buffer;
+    // The kernel caps this at net.core.rmem_max; best effort.
+    (void)setsockopt(conn_->socket(), SOL_SOCKET, SO_RCVBUF, &size, sizeof(size));
+  }
   copy_active_ = true;
+  low_water_set_ = 1;
+  busy_ = false;
   started_at_ = from;
   last_status_ = Clock::now();
   spdlog::debug("streaming slot {} from {} (walsender PID {})", options_.slot, FormatLsn(from),
@@ -367,10 +375,20 @@ Status ReplicationStream::WaitReadable(Clock::time_point until, bool* readable) 
   return Status::Ok();
 }
 
+Status ReplicationStream::SetLowWater(int bytes) {
+  if (bytes == low_water_set_) return Status::Ok();
+  // SO_RCVLOWAT: poll() reports the socket readable only once this many bytes are
+  // queued (the kernel still wakes us early if the receive window is about to close).
+  if (setsockopt(conn_->socket(), SOL_SOCKET, SO_RCVLOWAT, &bytes, sizeof(bytes)) != 0) {
+    return Status::IoError(std::string("setsockopt(SO_RCVLOWAT): ") + strerror(errno));
+  }
+  low_water_set_ = bytes;
+  return Status::Ok();
+}
+
 Status ReplicationStream::Next(ReplicationBatch* batch, std::chrono::milliseconds timeout) {
   batch->Clear();
   const auto deadline = Clock::now() + timeout;
-  bool slept = false;
   while (true) {
     if (cancel_ && cancel_->cancelled()) return Status::Aborted("cancelled");
     if (!copy_active_) {
@@ -382,39 +400,33 @@ Status ReplicationStream::Next(ReplicationBatch* batch, std::chrono::millisecond
     if (Clock::now() - last_status_ >= options_.status_interval) s = SendStatus(false);
     bool got = false;
     if (s.ok()) s = Drain(batch, &got);
+    if (s.ok() && !batch->messages.empty()) {
+      busy_ = true;
+      return Status::Ok();
+    }
+    if (s.ok() && Clock::now() >= deadline) return Status::Ok();
+    // Wait for data. While data flows, wake only once `read_low_water` bytes are
+    // queued (or `coalesce` passed): the walsender sends into a socket nobody sleeps
+    // on, and we read many messages per wakeup. When idle, wake on the first byte.
+    const bool coalescing = busy_ && options_.read_low_water > 1 && options_.coalesce.count() > 0;
+    if (s.ok()) s = SetLowWater(coalescing ? options_.read_low_water : 1);
+    if (s.ok()) {
+      auto until = std::min(deadline, last_status_ + options_.status_interval);
+      if (coalescing) {
+        until = std::min(
+            until, Clock::now() + std::chrono::duration_cast<Clock::duration>(options_.coalesce));
+      }
+      bool readable = false;
+      s = WaitReadable(until, &readable);
+      // Less than the low-water mark arrived in time: the stream is slow or idle.
+      if (s.ok() && !readable && coalescing) busy_ = false;
+    }
     if (!s.ok()) {
       if (s.code() != Status::Code::kUnavailable || !options_.reconnect) return s;
       spdlog::warn("{}", s.ToString());
       copy_active_ = false;
       // Hand out what arrived before the drop; reconnect on the next call.
       if (!batch->messages.empty()) return Status::Ok();
-      continue;
-    }
-    if (got) last_drain_had_data_ = true;
-    if (batch->payload_bytes >= options_.max_batch_bytes) return Status::Ok();
-    if (!batch->messages.empty()) {
-      // Small batch while data flows: let more accumulate once, then hand it out.
-      if (slept || options_.coalesce.count() == 0 || batch->payload_bytes >= (256u << 10)) {
-        return Status::Ok();
-      }
-      if (!SleepInterruptible(options_.coalesce)) return Status::Aborted("cancelled");
-      slept = true;
-      continue;
-    }
-    if (last_drain_had_data_ && !slept && options_.coalesce.count() > 0) {
-      if (!SleepInterruptible(options_.coalesce)) return Status::Aborted("cancelled");
-      slept = true;
-      continue;
-    }
-    last_drain_had_data_ = false;
-    if (Clock::now() >= deadline) return Status::Ok();
-    const auto status_due = last_status_ + options_.status_interval;
-    bool readable = false;
-    s = WaitReadable(std::min(deadline, status_due), &readable);
-    if (!s.ok()) {
-      if (s.code() != Status::Code::kUnavailable || !options_.reconnect) return s;
-      spdlog::warn("{}", s.ToString());
-      copy_active_ = false;
     }
   }
 }

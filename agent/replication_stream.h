@@ -12,9 +12,10 @@
 //
 // The loop is modelled on pg_recvlogical.c, with one difference that matters for
 // speed: Next() drains everything the socket holds in one go, and while data keeps
-// coming it lets data accumulate for a short while (options.coalesce) instead of
-// waking for every message. The walsender then sends into a socket nobody sleeps
-// on, and we read it in large chunks.
+// coming it does not wake for every message: poll() waits for a low-water mark of
+// queued bytes (SO_RCVLOWAT, options.read_low_water) or a short timeout
+// (options.coalesce). The walsender then sends into a socket nobody sleeps on, and
+// we read it in large chunks.
 //
 // Confirmation: standby status updates carry exactly the written/flushed/applied
 // LSNs the caller reported. The stream never advances them on its own; the slot's
@@ -58,9 +59,15 @@ struct ReplicationStreamOptions {
   std::chrono::milliseconds status_interval{10000};
   std::chrono::milliseconds connect_timeout{15000};
   std::chrono::milliseconds command_timeout{60000};
-  // While messages keep arriving, wait this long between drains so that data
-  // accumulates (0 = wake per message, like pg_recvlogical).
+  // While messages keep arriving, wake only when this many bytes are queued on the
+  // socket (SO_RCVLOWAT) or `coalesce` has passed, whichever is first. 0 or 1 = wake
+  // per message, like pg_recvlogical.
+  int read_low_water = 16 << 10;
   std::chrono::microseconds coalesce{2000};
+  // SO_RCVBUF for the replication socket (0 = the kernel's autotuning). A large
+  // buffer lets the walsender keep sending while we wait between reads; with a small
+  // one it blocks on a full socket and pays for waiting and waking.
+  int socket_receive_buffer = 4 << 20;
   // Stop filling a batch at this many payload bytes (the rest stays buffered).
   std::size_t max_batch_bytes = 8 << 20;
 
@@ -159,6 +166,7 @@ class ReplicationStream {
   Status Reconnect(const Status& why);
   Status WaitReadable(std::chrono::steady_clock::time_point until, bool* readable);
   bool SleepInterruptible(std::chrono::microseconds d);
+  Status SetLowWater(int bytes);
 
   ReplicationStreamOptions options_;
   const Cancellation* cancel_;
@@ -171,8 +179,8 @@ class ReplicationStream {
   Lsn applied_ = kInvalidLsn;
   Lsn started_at_ = kInvalidLsn;
   std::chrono::steady_clock::time_point last_status_{};
-  bool pending_reconnected_ = false;
-  bool last_drain_had_data_ = false;
+  bool busy_ = false;      // the last read found data: coalesce the next wait
+  int low_water_set_ = 1;  // current SO_RCVLOWAT
   ReplicationCounters counters_;
   std::mt19937_64 rng_;
 };

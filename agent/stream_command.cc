@@ -195,6 +195,8 @@ int RunStreamCommand(int argc, char** argv) {
   std::vector<std::string> publications;
   int proto_version = 2;
   double status_interval_s = 10;
+  long coalesce_us = -1;
+  int low_water = -1;
   po::options_description desc(kUsage);
   // clang-format off
   desc.add_options()
@@ -222,6 +224,11 @@ int RunStreamCommand(int argc, char** argv) {
     ("no-messages", "do not ask for logical decoding messages")
     ("status-interval", po::value(&status_interval_s)->value_name("SECONDS"),
      "standby status update interval (default 10)")
+    ("read-low-water", po::value(&low_water)->value_name("BYTES"),
+     "while data flows, wake to read only once this many bytes are queued on the socket "
+     "(default 16384; 0 wakes per message like pg_recvlogical)")
+    ("coalesce-us", po::value(&coalesce_us)->value_name("MICROS"),
+     "...or once this long has passed (default 2000)")
     ("log-level", po::value(&log_level), "debug|info|warn|error (default info)");
   // clang-format on
   po::variables_map vm;
@@ -292,6 +299,8 @@ int RunStreamCommand(int argc, char** argv) {
   opts.create_publication = vm.count("create-publication") > 0;
   opts.start_lsn = start_lsn;
   opts.status_interval = std::chrono::milliseconds(static_cast<long>(status_interval_s * 1000));
+  if (coalesce_us >= 0) opts.coalesce = std::chrono::microseconds(coalesce_us);
+  if (low_water >= 0) opts.read_low_water = low_water;
 
   ReplicationStream stream(opts, &cancel);
   TypeCatalog catalog(dsn, &cancel);
