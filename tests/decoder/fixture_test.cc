@@ -183,6 +183,8 @@ TEST(FixtureTest, ProtocolOneSemantics) {
       Contains(L, "message xid=0 sub=0 ord=0 commit=0/0 nontx prefix=pg2bq content=00010203"));
   EXPECT_TRUE(Contains(L, "tx prefix=pg2bq content=" + Hex("transactional payload")));
   EXPECT_TRUE(Contains(L, "tx prefix=in-txn content="));
+  // A transaction replayed from replication origin node_a.
+  EXPECT_TRUE(Contains(L, "origin 0/ABCDEF node_a"));
   // ALTER TABLE: the relation is re-sent and reported as a schema change.
   EXPECT_TRUE(Contains(L, "relation public.no_ident v2 changed"));
   // Ordinals restart at 0 in every transaction and commit LSN equals Begin's.
