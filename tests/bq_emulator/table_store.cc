@@ -3,6 +3,7 @@
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
+#include <unordered_map>
 
 #include "tests/bq_emulator/change_sequence.h"
 
@@ -11,20 +12,78 @@ namespace {
 
 using nlohmann::json;
 
-// Prepared statement with RAII finalize; errors carry SQLite's text.
+}  // namespace
+
+// Prepared statements, kept for the life of the connection: preparing each
+// statement per row cost more than executing it. Used only under
+// TableStore::mu_.
+class StmtCache {
+ public:
+  explicit StmtCache(sqlite3* db) : db_(db) {}
+  ~StmtCache() {
+    for (auto& [sql, entry] : cache_)
+      sqlite3_finalize(entry.stmt);
+  }
+  sqlite3* db() const { return db_; }
+  // A prepared statement for `sql`, or nullptr with rc set. A statement still
+  // in use (a nested use of the same SQL) gets a private copy (*owned = true).
+  sqlite3_stmt* Acquire(const char* sql, int* rc, bool* owned) {
+    auto& entry = cache_[sql];
+    *owned = false;
+    if (entry.stmt && !entry.busy) {
+      entry.busy = true;
+      *rc = SQLITE_OK;
+      return entry.stmt;
+    }
+    sqlite3_stmt* stmt = nullptr;
+    *rc = sqlite3_prepare_v3(db_, sql, -1, entry.stmt ? 0 : SQLITE_PREPARE_PERSISTENT, &stmt,
+                             nullptr);
+    if (*rc != SQLITE_OK) return nullptr;
+    if (!entry.stmt) {
+      entry.stmt = stmt;
+      entry.busy = true;
+    } else {
+      *owned = true;
+    }
+    return stmt;
+  }
+  void Release(const char* sql) { cache_[sql].busy = false; }
+
+ private:
+  struct Entry {
+    sqlite3_stmt* stmt = nullptr;
+    bool busy = false;
+  };
+  sqlite3* db_;
+  std::unordered_map<std::string, Entry> cache_;
+};
+
+namespace {
+
+// A borrowed prepared statement, reset (and its bindings cleared) when it
+// goes out of scope so it holds no read snapshot; errors carry SQLite's text.
 class Stmt {
  public:
-  Stmt(sqlite3* db, const char* sql) : db_(db) {
-    rc_ = sqlite3_prepare_v2(db, sql, -1, &stmt_, nullptr);
+  Stmt(StmtCache& cache, const char* sql) : cache_(cache), sql_(sql) {
+    stmt_ = cache.Acquire(sql, &rc_, &owned_);
   }
-  ~Stmt() { sqlite3_finalize(stmt_); }
+  ~Stmt() {
+    if (!stmt_) return;
+    if (owned_) {
+      sqlite3_finalize(stmt_);
+    } else {
+      sqlite3_reset(stmt_);
+      sqlite3_clear_bindings(stmt_);
+      cache_.Release(sql_);
+    }
+  }
   Stmt(const Stmt&) = delete;
   Stmt& operator=(const Stmt&) = delete;
 
   Status status() const {
     return rc_ == SQLITE_OK
                ? Status::Ok()
-               : Status::IoError(std::string("sqlite prepare: ") + sqlite3_errmsg(db_));
+               : Status::IoError(std::string("sqlite prepare: ") + sqlite3_errmsg(cache_.db()));
   }
   Stmt& Bind(int i, int64_t v) {
     sqlite3_bind_int64(stmt_, i, v);
@@ -43,7 +102,7 @@ class Stmt {
     int rc = sqlite3_step(stmt_);
     if (rc == SQLITE_ROW) return true;
     if (rc == SQLITE_DONE) return false;
-    return Status::IoError(std::string("sqlite step: ") + sqlite3_errmsg(db_));
+    return Status::IoError(std::string("sqlite step: ") + sqlite3_errmsg(cache_.db()));
   }
   Status Run() {
     auto r = Step();
@@ -60,13 +119,14 @@ class Stmt {
                            static_cast<size_t>(sqlite3_column_bytes(stmt_, col)))
              : std::string();
   }
-  bool IsNull(int col) { return sqlite3_column_type(stmt_, col) == SQLITE_NULL; }
   sqlite3_stmt* raw() { return stmt_; }
 
  private:
-  sqlite3* db_;
+  StmtCache& cache_;
+  const char* sql_;
   sqlite3_stmt* stmt_ = nullptr;
-  int rc_;
+  int rc_ = SQLITE_OK;
+  bool owned_ = false;
 };
 
 // BEGIN IMMEDIATE ... COMMIT, rolled back unless Commit() succeeded.
@@ -177,7 +237,11 @@ Result<std::unique_ptr<TableStore>> TableStore::Open(const std::string& dir, Opt
   return store;
 }
 
+TableStore::TableStore(sqlite3* db, Options options)
+    : db_(db), cache_(std::make_unique<StmtCache>(db)), options_(options) {}
+
 TableStore::~TableStore() {
+  cache_.reset();  // statements must be finalized before the connection closes
   sqlite3_close(db_);
 }
 
@@ -192,7 +256,7 @@ Status TableStore::Exec(const char* sql) {
 
 Result<json> TableStore::GetDataset(const std::string& project, const std::string& dataset) {
   std::lock_guard lock(mu_);
-  Stmt s(db_, "SELECT resource FROM datasets WHERE project=? AND dataset=?");
+  Stmt s(*cache_, "SELECT resource FROM datasets WHERE project=? AND dataset=?");
   PG2BQ_RETURN_IF_ERROR(s.status());
   s.Bind(1, project).Bind(2, dataset);
   PG2BQ_ASSIGN_OR_RETURN(bool row, s.Step());
@@ -211,7 +275,7 @@ Result<json> TableStore::InsertDataset(const std::string& project, json resource
   if (!resource.contains("location")) resource["location"] = "US";
   resource["selfLink"] = "/bigquery/v2/projects/" + project + "/datasets/" + dataset;
   resource["etag"] = std::to_string(NowMicros());
-  Stmt s(db_, "INSERT OR IGNORE INTO datasets(project, dataset, resource) VALUES(?,?,?)");
+  Stmt s(*cache_, "INSERT OR IGNORE INTO datasets(project, dataset, resource) VALUES(?,?,?)");
   PG2BQ_RETURN_IF_ERROR(s.status());
   s.Bind(1, project).Bind(2, dataset).Bind(3, resource.dump());
   PG2BQ_RETURN_IF_ERROR(s.Run());
@@ -235,7 +299,7 @@ Result<TableInfo> TableStore::LoadTable(sqlite3_stmt* stmt) {
 
 Result<TableInfo> TableStore::GetTable(const TableId& id) {
   std::lock_guard lock(mu_);
-  Stmt s(db_,
+  Stmt s(*cache_,
          "SELECT id, project, dataset, name, resource, schema_version FROM tables "
          "WHERE project=? AND dataset=? AND name=?");
   PG2BQ_RETURN_IF_ERROR(s.status());
@@ -247,7 +311,8 @@ Result<TableInfo> TableStore::GetTable(const TableId& id) {
 
 Result<TableInfo> TableStore::GetTableById(int64_t id) {
   std::lock_guard lock(mu_);
-  Stmt s(db_, "SELECT id, project, dataset, name, resource, schema_version FROM tables WHERE id=?");
+  Stmt s(*cache_,
+         "SELECT id, project, dataset, name, resource, schema_version FROM tables WHERE id=?");
   PG2BQ_RETURN_IF_ERROR(s.status());
   s.Bind(1, id);
   PG2BQ_ASSIGN_OR_RETURN(bool row, s.Step());
@@ -278,7 +343,7 @@ Result<TableInfo> TableStore::InsertTable(const TableId& id, json resource) {
   if (resource.contains("schema") && resource["schema"].contains("fields")) {
     resource["schema"]["fields"] = ColumnsToRest(schema.columns);
   }
-  Stmt s(db_, "INSERT OR IGNORE INTO tables(project, dataset, name, resource) VALUES(?,?,?,?)");
+  Stmt s(*cache_, "INSERT OR IGNORE INTO tables(project, dataset, name, resource) VALUES(?,?,?,?)");
   PG2BQ_RETURN_IF_ERROR(s.status());
   s.Bind(1, id.project).Bind(2, id.dataset).Bind(3, id.table).Bind(4, resource.dump());
   PG2BQ_RETURN_IF_ERROR(s.Run());
@@ -364,7 +429,7 @@ Result<TableInfo> TableStore::UpdateTable(const TableId& id, const json& update,
   resource["lastModifiedTime"] = std::to_string(NowMicros() / 1000);
   resource["etag"] = std::to_string(NowMicros());
   std::lock_guard lock(mu_);
-  Stmt s(db_, "UPDATE tables SET resource=?, schema_version=schema_version+? WHERE id=?");
+  Stmt s(*cache_, "UPDATE tables SET resource=?, schema_version=schema_version+? WHERE id=?");
   PG2BQ_RETURN_IF_ERROR(s.status());
   s.Bind(1, resource.dump()).Bind(2, added ? 1 : 0).Bind(3, table.id);
   PG2BQ_RETURN_IF_ERROR(s.Run());
@@ -384,7 +449,7 @@ Status TableStore::DeleteTable(const TableId& id) {
       "DELETE FROM stream_rows WHERE stream IN (SELECT name FROM streams WHERE table_id=?)",
       "DELETE FROM streams WHERE table_id=?", "DELETE FROM tables WHERE id=?"};
   for (const char* sql : sqls) {
-    Stmt s(db_, sql);
+    Stmt s(*cache_, sql);
     PG2BQ_RETURN_IF_ERROR(s.status());
     s.Bind(1, table.id);
     PG2BQ_RETURN_IF_ERROR(s.Run());
@@ -394,7 +459,7 @@ Status TableStore::DeleteTable(const TableId& id) {
 
 Result<int64_t> TableStore::CountRows(int64_t table_id) {
   std::lock_guard lock(mu_);
-  Stmt s(db_, "SELECT COUNT(*) FROM rows WHERE table_id=? AND deleted=0");
+  Stmt s(*cache_, "SELECT COUNT(*) FROM rows WHERE table_id=? AND deleted=0");
   PG2BQ_RETURN_IF_ERROR(s.status());
   s.Bind(1, table_id);
   PG2BQ_RETURN_IF_ERROR(s.Step().status());
@@ -403,7 +468,8 @@ Result<int64_t> TableStore::CountRows(int64_t table_id) {
 
 Result<std::vector<json>> TableStore::ListRows(int64_t table_id, int64_t start, int64_t limit) {
   std::lock_guard lock(mu_);
-  Stmt s(db_, "SELECT data FROM rows WHERE table_id=? AND deleted=0 ORDER BY id LIMIT ? OFFSET ?");
+  Stmt s(*cache_,
+         "SELECT data FROM rows WHERE table_id=? AND deleted=0 ORDER BY id LIMIT ? OFFSET ?");
   PG2BQ_RETURN_IF_ERROR(s.status());
   s.Bind(1, table_id).Bind(2, limit).Bind(3, start);
   std::vector<json> out;
@@ -417,7 +483,7 @@ Result<std::vector<json>> TableStore::ListRows(int64_t table_id, int64_t start, 
 
 Result<int64_t> TableStore::SchemaVersion(int64_t table_id) {
   std::lock_guard lock(mu_);
-  Stmt s(db_, "SELECT schema_version FROM tables WHERE id=?");
+  Stmt s(*cache_, "SELECT schema_version FROM tables WHERE id=?");
   PG2BQ_RETURN_IF_ERROR(s.status());
   s.Bind(1, table_id);
   PG2BQ_ASSIGN_OR_RETURN(bool row, s.Step());
@@ -435,7 +501,7 @@ Result<StreamInfo> TableStore::CreateStream(const TableInfo& table, StreamType t
   st.table_id = table.id;
   st.type = type;
   st.create_micros = NowMicros();
-  Stmt s(db_,
+  Stmt s(*cache_,
          "INSERT INTO streams(name, table_id, type, state, row_count, flushed_rows, "
          "create_micros, commit_micros) VALUES(?,?,?,0,0,0,?,0)");
   PG2BQ_RETURN_IF_ERROR(s.status());
@@ -448,8 +514,8 @@ Result<StreamInfo> TableStore::CreateStream(const TableInfo& table, StreamType t
 }
 
 namespace {
-Result<StreamInfo> LoadStream(sqlite3* db, const std::string& name) {
-  Stmt s(db,
+Result<StreamInfo> LoadStream(StmtCache& cache, const std::string& name) {
+  Stmt s(cache,
          "SELECT table_id, type, state, row_count, flushed_rows, create_micros, commit_micros "
          "FROM streams WHERE name=?");
   PG2BQ_RETURN_IF_ERROR(s.status());
@@ -471,11 +537,11 @@ Result<StreamInfo> LoadStream(sqlite3* db, const std::string& name) {
 
 Result<StreamInfo> TableStore::GetStream(const std::string& name) {
   std::lock_guard lock(mu_);
-  return LoadStream(db_, name);
+  return LoadStream(*cache_, name);
 }
 
 Status TableStore::InsertVisible(const TableInfo& table, const DecodedRow& row) {
-  Stmt s(db_, "INSERT INTO rows(table_id, pk, seq, deleted, data) VALUES(?,?,?,0,?)");
+  Stmt s(*cache_, "INSERT INTO rows(table_id, pk, seq, deleted, data) VALUES(?,?,?,0,?)");
   PG2BQ_RETURN_IF_ERROR(s.status());
   s.Bind(1, table.id);
   std::string pk = PrimaryKeyText(table.schema, row.values);
@@ -496,7 +562,7 @@ Status TableStore::ApplyChange(const TableInfo& table, const DecodedRow& row) {
   // The change loses if any stored version of the key (row or tombstone) has a
   // strictly higher sequence number; on a tie the later ingestion wins.
   {
-    Stmt s(db_, "SELECT seq FROM rows WHERE table_id=? AND pk=? AND seq IS NOT NULL");
+    Stmt s(*cache_, "SELECT seq FROM rows WHERE table_id=? AND pk=? AND seq IS NOT NULL");
     PG2BQ_RETURN_IF_ERROR(s.status());
     s.Bind(1, table.id).Bind(2, pk);
     if (row.change_sequence) {
@@ -510,13 +576,13 @@ Status TableStore::ApplyChange(const TableInfo& table, const DecodedRow& row) {
       }
     }
   }
-  Stmt del(db_, "DELETE FROM rows WHERE table_id=? AND pk=?");
+  Stmt del(*cache_, "DELETE FROM rows WHERE table_id=? AND pk=?");
   PG2BQ_RETURN_IF_ERROR(del.status());
   del.Bind(1, table.id).Bind(2, pk);
   PG2BQ_RETURN_IF_ERROR(del.Run());
   if (*row.change_type == "UPSERT") return InsertVisible(table, row);
   if (options_.keep_tombstones && row.change_sequence) {
-    Stmt s(db_, "INSERT INTO rows(table_id, pk, seq, deleted, data) VALUES(?,?,?,1,?)");
+    Stmt s(*cache_, "INSERT INTO rows(table_id, pk, seq, deleted, data) VALUES(?,?,?,1,?)");
     PG2BQ_RETURN_IF_ERROR(s.status());
     s.Bind(1, table.id).Bind(2, pk).Bind(3, *row.change_sequence).Bind(4, row.values.dump());
     return s.Run();
@@ -530,7 +596,7 @@ Status TableStore::AppendToDefault(const TableInfo& table, const std::vector<Dec
   PG2BQ_RETURN_IF_ERROR(tx.status());
   // The table may have been deleted since the caller looked it up.
   {
-    Stmt s(db_, "SELECT 1 FROM tables WHERE id=?");
+    Stmt s(*cache_, "SELECT 1 FROM tables WHERE id=?");
     PG2BQ_RETURN_IF_ERROR(s.status());
     s.Bind(1, table.id);
     PG2BQ_ASSIGN_OR_RETURN(bool exists, s.Step());
@@ -550,7 +616,7 @@ Result<AppendResult> TableStore::AppendToStream(const std::string& name,
   Transaction tx(db_);
   PG2BQ_RETURN_IF_ERROR(tx.status());
   AppendResult result;
-  auto st = LoadStream(db_, name);
+  auto st = LoadStream(*cache_, name);
   if (!st.ok()) {
     result.outcome = AppendOutcome::kStreamNotFound;
     return result;
@@ -570,7 +636,7 @@ Result<AppendResult> TableStore::AppendToStream(const std::string& name,
   }
   result.first_offset = st->row_count;
   if (st->type == StreamType::kCommitted) {
-    Stmt s(db_,
+    Stmt s(*cache_,
            "SELECT id, project, dataset, name, resource, schema_version FROM tables WHERE id=?");
     PG2BQ_RETURN_IF_ERROR(s.status());
     s.Bind(1, st->table_id);
@@ -583,7 +649,7 @@ Result<AppendResult> TableStore::AppendToStream(const std::string& name,
     for (const auto& row : rows)
       PG2BQ_RETURN_IF_ERROR(InsertVisible(table, row));
   } else {
-    Stmt s(db_, "INSERT INTO stream_rows(stream, offset, data) VALUES(?,?,?)");
+    Stmt s(*cache_, "INSERT INTO stream_rows(stream, offset, data) VALUES(?,?,?)");
     PG2BQ_RETURN_IF_ERROR(s.status());
     int64_t off = st->row_count;
     for (const auto& row : rows) {
@@ -592,7 +658,7 @@ Result<AppendResult> TableStore::AppendToStream(const std::string& name,
       PG2BQ_RETURN_IF_ERROR(s.Run());
     }
   }
-  Stmt up(db_, "UPDATE streams SET row_count=row_count+? WHERE name=?");
+  Stmt up(*cache_, "UPDATE streams SET row_count=row_count+? WHERE name=?");
   PG2BQ_RETURN_IF_ERROR(up.status());
   up.Bind(1, row_count).Bind(2, name);
   PG2BQ_RETURN_IF_ERROR(up.Run());
@@ -602,9 +668,9 @@ Result<AppendResult> TableStore::AppendToStream(const std::string& name,
 
 Result<StreamInfo> TableStore::FinalizeStream(const std::string& name) {
   std::lock_guard lock(mu_);
-  PG2BQ_ASSIGN_OR_RETURN(StreamInfo st, LoadStream(db_, name));
+  PG2BQ_ASSIGN_OR_RETURN(StreamInfo st, LoadStream(*cache_, name));
   if (st.state == StreamState::kOpen) {
-    Stmt s(db_, "UPDATE streams SET state=1 WHERE name=?");
+    Stmt s(*cache_, "UPDATE streams SET state=1 WHERE name=?");
     PG2BQ_RETURN_IF_ERROR(s.status());
     s.Bind(1, name);
     PG2BQ_RETURN_IF_ERROR(s.Run());
@@ -620,7 +686,7 @@ Result<std::vector<TableStore::CommitError>> TableStore::BatchCommit(
   std::vector<CommitError> errors;
   std::vector<std::string> ok_streams;
   for (const auto& name : streams) {
-    auto st = LoadStream(db_, name);
+    auto st = LoadStream(*cache_, name);
     // Codes are StorageError.StorageErrorCode values.
     if (!st.ok()) {
       errors.push_back({name, 3, "Stream not found: " + name});
@@ -642,7 +708,7 @@ Result<std::vector<TableStore::CommitError>> TableStore::BatchCommit(
   Transaction tx(db_);
   PG2BQ_RETURN_IF_ERROR(tx.status());
   for (const auto& name : ok_streams) {
-    Stmt rows(db_, "SELECT data FROM stream_rows WHERE stream=? ORDER BY offset");
+    Stmt rows(*cache_, "SELECT data FROM stream_rows WHERE stream=? ORDER BY offset");
     PG2BQ_RETURN_IF_ERROR(rows.status());
     rows.Bind(1, name);
     while (true) {
@@ -652,11 +718,11 @@ Result<std::vector<TableStore::CommitError>> TableStore::BatchCommit(
       r.values = json::parse(rows.Text(0));
       PG2BQ_RETURN_IF_ERROR(InsertVisible(table, r));
     }
-    Stmt clear(db_, "DELETE FROM stream_rows WHERE stream=?");
+    Stmt clear(*cache_, "DELETE FROM stream_rows WHERE stream=?");
     PG2BQ_RETURN_IF_ERROR(clear.status());
     clear.Bind(1, name);
     PG2BQ_RETURN_IF_ERROR(clear.Run());
-    Stmt up(db_, "UPDATE streams SET state=2, commit_micros=? WHERE name=?");
+    Stmt up(*cache_, "UPDATE streams SET state=2, commit_micros=? WHERE name=?");
     PG2BQ_RETURN_IF_ERROR(up.status());
     up.Bind(1, commit_micros).Bind(2, name);
     PG2BQ_RETURN_IF_ERROR(up.Run());
@@ -668,7 +734,7 @@ Result<std::vector<TableStore::CommitError>> TableStore::BatchCommit(
 Result<int64_t> TableStore::FlushRows(const std::string& name, int64_t offset, bool* out_of_range) {
   *out_of_range = false;
   std::lock_guard lock(mu_);
-  PG2BQ_ASSIGN_OR_RETURN(StreamInfo st, LoadStream(db_, name));
+  PG2BQ_ASSIGN_OR_RETURN(StreamInfo st, LoadStream(*cache_, name));
   if (st.type != StreamType::kBuffered) {
     return Status::InvalidArgument("FlushRows is only valid on a BUFFERED stream: " + name);
   }
@@ -679,7 +745,7 @@ Result<int64_t> TableStore::FlushRows(const std::string& name, int64_t offset, b
                                    std::to_string(st.row_count) + " rows)");
   }
   if (offset + 1 <= st.flushed_rows) return offset;  // already visible
-  Stmt ts(db_,
+  Stmt ts(*cache_,
           "SELECT id, project, dataset, name, resource, schema_version FROM tables WHERE id=?");
   PG2BQ_RETURN_IF_ERROR(ts.status());
   ts.Bind(1, st.table_id);
@@ -689,7 +755,7 @@ Result<int64_t> TableStore::FlushRows(const std::string& name, int64_t offset, b
   Transaction tx(db_);
   PG2BQ_RETURN_IF_ERROR(tx.status());
   Stmt rows(
-      db_,
+      *cache_,
       "SELECT data FROM stream_rows WHERE stream=? AND offset>=? AND offset<=? ORDER BY offset");
   PG2BQ_RETURN_IF_ERROR(rows.status());
   rows.Bind(1, name).Bind(2, st.flushed_rows).Bind(3, offset);
@@ -700,7 +766,7 @@ Result<int64_t> TableStore::FlushRows(const std::string& name, int64_t offset, b
     r.values = json::parse(rows.Text(0));
     PG2BQ_RETURN_IF_ERROR(InsertVisible(table, r));
   }
-  Stmt up(db_, "UPDATE streams SET flushed_rows=? WHERE name=?");
+  Stmt up(*cache_, "UPDATE streams SET flushed_rows=? WHERE name=?");
   PG2BQ_RETURN_IF_ERROR(up.status());
   up.Bind(1, offset + 1).Bind(2, name);
   PG2BQ_RETURN_IF_ERROR(up.Run());

@@ -26,6 +26,8 @@
 
 namespace pg2bq::bqemu {
 
+class StmtCache;
+
 struct TableInfo {
   int64_t id = 0;
   TableId ref;
@@ -117,7 +119,7 @@ class TableStore {
   Result<int64_t> FlushRows(const std::string& name, int64_t offset, bool* out_of_range);
 
  private:
-  TableStore(sqlite3* db, Options options) : db_(db), options_(options) {}
+  TableStore(sqlite3* db, Options options);
   Status Exec(const char* sql);
   Result<TableInfo> LoadTable(sqlite3_stmt* stmt);
   Status InsertVisible(const TableInfo& table, const DecodedRow& row);
@@ -126,6 +128,7 @@ class TableStore {
   std::mutex mu_;
   std::atomic<uint64_t> stream_counter_{0};
   sqlite3* db_;
+  std::unique_ptr<StmtCache> cache_;  // finalized before db_ is closed
   Options options_;
 };
 

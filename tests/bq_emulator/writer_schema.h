@@ -60,7 +60,7 @@ class WriterSchema {
   const TableSchema& table() const { return table_; }
 
   // Parses and validates one serialized row; the error text is what BigQuery
-  // would put in RowError.message.
+  // would put in RowError.message. Not thread-safe (one connection's rows).
   Result<DecodedRow> DecodeRow(std::string_view bytes) const;
 
  private:
@@ -73,6 +73,7 @@ class WriterSchema {
   std::vector<Binding> bindings_;
   const google::protobuf::FieldDescriptor* change_type_ = nullptr;
   const google::protobuf::FieldDescriptor* change_sequence_ = nullptr;
+  mutable std::unique_ptr<google::protobuf::Message> scratch_;
 };
 
 }  // namespace pg2bq::bqemu
