@@ -266,6 +266,8 @@ bool ParseIntervalText(std::string_view s, PgInterval* out) {
     std::int64_t n = 0;
     if (tok.size() > 1 && tok[0] == '+') tok.remove_prefix(1);  // "+3 days" after a negative part
     if (!ParseInt(tok, &n)) return false;
+    // Every field must fit int32 on its own; the sums are range-checked below.
+    if (n > INT32_MAX || n < INT32_MIN) return false;
     p = tok_end;
     while (p < s.size() && s[p] == ' ')
       ++p;

@@ -221,6 +221,16 @@ TEST(PgIntervalTest, PostgresStyle) {
   }
 }
 
+TEST(PgIntervalTest, TextOutOfRangeIsAnError) {
+  PgValue v;
+  // Found by pgoutput_value_fuzz: used to overflow int64 while summing months.
+  for (const char* bad : {"4000000000000000001 years", "2147483648 days", "178956971 years",
+                          "1 fortnight", "1 day 00:00", "99999999999999999999:00:00"}) {
+    EXPECT_FALSE(DecodePgValueInto(T(PgTypeKind::kInterval), {ColumnState::kText, bad}, &v).ok())
+        << bad;
+  }
+}
+
 TEST(PgNetworkTest, InetCidrMacaddr) {
   auto inet = [](std::uint8_t fam, std::uint8_t bits, bool cidr, std::string addr) {
     MessageBuilder b('x');
