@@ -22,7 +22,7 @@ constexpr int kAlreadyExists = 6;
 constexpr int kCancelled = 1;
 constexpr int kDeadlineExceeded = 4;
 // Room for the request envelope besides the rows: write_stream, offset, trace id, tags.
-constexpr std::size_t kEnvelopeBytes = 4096;
+constexpr std::size_t kEnvelopeBytes = 64;
 
 std::string PercentEncode(std::string_view s) {
   static constexpr char kHex[] = "0123456789ABCDEF";
@@ -107,6 +107,9 @@ Status ToStatus(int code, const std::string& msg) {
 struct TableWriter::Connection {
   std::unique_ptr<grpc::ClientContext> ctx;
   std::unique_ptr<Stream> stream;
+  // A Write failed: the stream is going away. Keep reading until Read() says so (Finish()
+  // must not be called with responses still unread), but send nothing more.
+  bool write_failed = false;
 };
 
 std::shared_ptr<grpc::Channel> MakeWriteChannel(const WriteEndpoint& endpoint) {
@@ -318,8 +321,17 @@ Status TableWriter::Append(const TableDescriptor& descriptor, const EncodedBatch
   // Split into requests under the size limit.
   std::string schema_bytes;
   descriptor.proto.SerializeToString(&schema_bytes);
-  const std::size_t budget =
-      options_.max_request_bytes - schema_bytes.size() - kEnvelopeBytes - write_stream_.size();
+  // Envelope: writer schema (first request of a connection, counted always), stream name,
+  // offset, trace id, and the tags/lengths around them.
+  const std::size_t overhead =
+      schema_bytes.size() + write_stream_.size() + options_.trace_id.size() + kEnvelopeBytes;
+  if (options_.max_request_bytes <= overhead + 64) {
+    return Status::InvalidArgument(where + ": max_request_bytes " +
+                                   std::to_string(options_.max_request_bytes) +
+                                   " leaves no room for rows after the request envelope (" +
+                                   std::to_string(overhead) + " bytes)");
+  }
+  const std::size_t budget = options_.max_request_bytes - overhead;
   std::deque<Chunk> pending;
   {
     Chunk c;
@@ -383,8 +395,8 @@ Status TableWriter::Append(const TableDescriptor& descriptor, const EncodedBatch
       if (!s.ok()) return fail(s);
     }
     // Fill the pipeline.
-    bool write_failed = false;
-    while (static_cast<int>(in_flight.size()) < options_.max_in_flight && !pending.empty()) {
+    while (!conn_->write_failed && static_cast<int>(in_flight.size()) < options_.max_in_flight &&
+           !pending.empty()) {
       Chunk c = std::move(pending.front());
       pending.pop_front();
       c.offset = committed ? send_offset : -1;
@@ -395,7 +407,7 @@ Status TableWriter::Append(const TableDescriptor& descriptor, const EncodedBatch
       in_flight.push_back(std::move(c));
       update_watch();
       if (!conn_->stream->Write(ToByteBuffer(std::move(req)))) {
-        write_failed = true;
+        conn_->write_failed = true;
         break;
       }
       schema_version_sent_ = descriptor.version;
@@ -405,7 +417,7 @@ Status TableWriter::Append(const TableDescriptor& descriptor, const EncodedBatch
       stats_.rows_sent += in_flight.back().rows.size();
     }
     grpc::ByteBuffer bb;
-    if (write_failed || !conn_->stream->Read(&bb)) {
+    if (!conn_->stream->Read(&bb)) {
       // The stream is gone: learn why, then reconnect and resend everything unanswered.
       bool fired;
       {
@@ -413,7 +425,6 @@ Status TableWriter::Append(const TableDescriptor& descriptor, const EncodedBatch
         fired = watch_fired_;
         watch_ctx_ = nullptr;
       }
-      conn_->stream->WritesDone();
       const grpc::Status st = conn_->stream->Finish();
       conn_.reset();
       schema_version_sent_ = 0;
