@@ -206,7 +206,13 @@ std::uint64_t SpoolWriter::BytesUsedLocked() const {
 }
 
 Status SpoolWriter::WaitForSpaceLocked(std::unique_lock<std::mutex>& lk, std::uint64_t bytes) {
-  if (opts_.max_bytes == 0 || BytesUsedLocked() + bytes <= opts_.max_bytes) return Status::Ok();
+  if (opts_.max_bytes == 0 || BytesUsedLocked() + bytes <= opts_.max_bytes) {
+    if (metrics_.budget_blocked.exchange(0) == 1) {
+      spdlog::info("spool {}: disk budget has room again ({} bytes used)", opts_.dir,
+                   BytesUsedLocked());
+    }
+    return Status::Ok();
+  }
   const auto start = std::chrono::steady_clock::now();
   const auto deadline = start + opts_.budget_wait;
   metrics_.budget_waits_total++;

@@ -107,6 +107,7 @@ TEST(SpoolBudgetTest, SpilledTransactionsCountTowardTheBudget) {
   // Aborting the transaction frees its bytes.
   ASSERT_TRUE((*w)->AbortStreamed(TxnAbort{10, 10, 1}).ok());
   EXPECT_TRUE((*w)->Append(Record(Batch(1, 1, RandomBytes(2048, 2)))).ok());
+  EXPECT_EQ((*w)->metrics().budget_blocked.load(), 0u) << "the gauge clears once there is room";
 }
 
 }  // namespace
