@@ -831,8 +831,7 @@ ConfigLoadResult LoadAgentConfig(const ConfigInputs& inputs) {
     // endpoint); Boost wants the value after the '=', so pass it as its own token.
     std::vector<std::string> args;
     for (const std::string& a : inputs.args) {
-      if (a.size() > 3 && a.rfind("--", 0) == 0 && a.back() == '=' &&
-          a.find('=') == a.size() - 1) {
+      if (a.size() > 3 && a.rfind("--", 0) == 0 && a.back() == '=' && a.find('=') == a.size() - 1) {
         args.push_back(a.substr(0, a.size() - 1));
         args.emplace_back();
       } else {

@@ -54,6 +54,12 @@ Result<std::unique_ptr<HttpEndpoint>> HttpEndpoint::Start(std::string_view addre
   svr.set_keep_alive_timeout(2);
   svr.set_read_timeout(5, 0);
   svr.set_write_timeout(5, 0);
+  // httplib's default adds SO_REUSEPORT, which would let a second agent bind the
+  // same port and answer half of the scrapes: keep only SO_REUSEADDR.
+  svr.set_socket_options([](socket_t sock) {
+    int yes = 1;
+    setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof(yes));
+  });
 
   svr.Get("/metrics", [registry](const httplib::Request&, httplib::Response& res) {
     res.set_content(registry->RenderText(), "text/plain; version=0.0.4; charset=utf-8");
