@@ -544,6 +544,29 @@ TEST_F(ServerTest, ConcurrentAppendersAndPaging) {
   EXPECT_EQ(seen, rows.size());
 }
 
+TEST_F(ServerTest, DefaultStreamsOfSeveralTablesShareAConnection) {
+  CreateTable("a", false);
+  CreateTable("b", false);
+  DescriptorProto d = RowType(false);
+  std::string a = TablePath("a") + "/streams/_default";
+  std::string b = TablePath("b") + "/streams/_default";
+  auto resp = Append({Request(a, {Row(1, "a1")}, &d), Request(b, {Row(2, "b1")}, &d),
+                      Request("", {Row(3, "b2")}, nullptr),   // stays on b
+                      Request(a, {Row(4, "a2")}, nullptr)});  // back to a, its schema kept
+  ASSERT_EQ(resp.size(), 4u);
+  for (const auto& r : resp)
+    EXPECT_TRUE(r.has_append_result()) << r.DebugString();
+  EXPECT_EQ(resp[1].write_stream(), b);
+  EXPECT_EQ(DumpRows("a").size(), 2u);
+  EXPECT_EQ(DumpRows("b").size(), 2u);
+  // An explicit stream cannot be switched away from.
+  std::string s = CreateStream("a", storage::WriteStream::COMMITTED);
+  grpc::Status st;
+  resp = Append({Request(s, {Row(5, "x")}, &d), Request(b, {Row(6, "y")}, &d)}, &st);
+  EXPECT_EQ(resp.size(), 1u);
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+}
+
 TEST_F(ServerTest, NoStorageModeValidatesButKeepsNothing) {
   emu_->Kill();
   StartEmulator({"--no-storage"});

@@ -2,6 +2,7 @@
 
 #include <google/protobuf/util/time_util.h>
 
+#include <map>
 #include <memory>
 
 #include "google/rpc/status.pb.h"
@@ -73,7 +74,7 @@ bool IsDefaultStreamName(const std::string& stream_tail) {
   return stream_tail == "_default";
 }
 
-// Per-connection state of one AppendRows call.
+// State of one destination (write stream) of an AppendRows call.
 struct Connection {
   std::string stream_name;  // as sent by the client
   bool is_default = false;
@@ -256,7 +257,8 @@ grpc::Status WriteService::FlushRows(grpc::ServerContext*, const storage::FlushR
 grpc::Status WriteService::AppendRows(
     grpc::ServerContext* ctx,
     grpc::ServerReaderWriter<storage::AppendRowsResponse, storage::AppendRowsRequest>* stream) {
-  Connection conn;
+  std::map<std::string, Connection> destinations;  // by write_stream
+  Connection* conn = nullptr;                      // the current destination
   storage::AppendRowsRequest req;
   int requests = 0;
   while (!ctx->IsCancelled() && stream->Read(&req)) {
@@ -269,8 +271,12 @@ grpc::Status WriteService::AppendRows(
     }
     if (auto fault = faults_->Before("AppendRows")) return *fault;
 
-    // The first request names the stream; later ones may repeat the name only.
-    if (conn.stream_name.empty()) {
+    // The first request names the stream; later ones repeat it or leave it
+    // empty. Like BigQuery, a connection on a _default stream may switch to
+    // the _default stream of another table (multiplexing); each destination
+    // keeps its own writer schema.
+    bool switching = conn && !req.write_stream().empty() && req.write_stream() != conn->stream_name;
+    if (!conn || switching) {
       if (req.write_stream().empty()) {
         return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
                             "write_stream must be set on the first request of a connection");
@@ -282,33 +288,41 @@ grpc::Status WriteService::AppendRows(
                             "invalid write_stream '" + req.write_stream() +
                                 "': expected projects/P/datasets/D/tables/T/streams/S");
       }
-      auto table = store_->GetTable(*id);
-      if (!table.ok()) {
-        return StorageFailure(grpc::StatusCode::NOT_FOUND, storage::StorageError::TABLE_NOT_FOUND,
-                              req.write_stream(), table.status().message());
+      if (switching && !(conn->is_default && IsDefaultStreamName(tail))) {
+        return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                            "write_stream changed within a connection: " + req.write_stream() +
+                                " after " + conn->stream_name +
+                                " (only _default streams may share a connection)");
       }
-      conn.is_default = IsDefaultStreamName(tail);
-      if (!conn.is_default) {
-        auto st = store_->GetStream(req.write_stream());
-        if (!st.ok() || st->table_id != table->id) {
-          return StorageFailure(grpc::StatusCode::NOT_FOUND,
-                                storage::StorageError::STREAM_NOT_FOUND, req.write_stream(),
-                                "Requested entity was not found. Entity: " + req.write_stream());
+      auto it = destinations.find(req.write_stream());
+      if (it == destinations.end()) {
+        auto table = store_->GetTable(*id);
+        if (!table.ok()) {
+          return StorageFailure(grpc::StatusCode::NOT_FOUND, storage::StorageError::TABLE_NOT_FOUND,
+                                req.write_stream(), table.status().message());
         }
+        Connection fresh;
+        fresh.is_default = IsDefaultStreamName(tail);
+        if (!fresh.is_default) {
+          auto st = store_->GetStream(req.write_stream());
+          if (!st.ok() || st->table_id != table->id) {
+            return StorageFailure(grpc::StatusCode::NOT_FOUND,
+                                  storage::StorageError::STREAM_NOT_FOUND, req.write_stream(),
+                                  "Requested entity was not found. Entity: " + req.write_stream());
+          }
+        }
+        fresh.stream_name = req.write_stream();
+        fresh.table = std::move(*table);
+        fresh.schema_version_sent = fresh.table.schema_version;
+        it = destinations.emplace(req.write_stream(), std::move(fresh)).first;
       }
-      conn.stream_name = req.write_stream();
-      conn.table = std::move(*table);
-      conn.schema_version_sent = conn.table.schema_version;
-    } else if (!req.write_stream().empty() && req.write_stream() != conn.stream_name) {
-      return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
-                          "write_stream changed within a connection: " + req.write_stream() +
-                              " after " + conn.stream_name);
+      conn = &it->second;
     }
 
     storage::AppendRowsResponse resp;
-    resp.set_write_stream(conn.stream_name);
+    resp.set_write_stream(conn->stream_name);
     auto respond = [&]() { return stream->Write(resp); };
-    const std::string& entity = conn.stream_name;
+    const std::string& entity = conn->stream_name;
 
     if (static_cast<int64_t>(req.ByteSizeLong()) > kMaxAppendRequestBytes) {
       SetError(&resp, grpc::StatusCode::INVALID_ARGUMENT,
@@ -327,16 +341,16 @@ grpc::Status WriteService::AppendRows(
     if (req.proto_rows().has_writer_schema()) {
       // Bind against the table as it is now (a writer that re-sends its schema
       // after a column was added sees the new column).
-      auto table = store_->GetTable(conn.table.ref);
+      auto table = store_->GetTable(conn->table.ref);
       if (!table.ok()) {
         return StorageFailure(grpc::StatusCode::NOT_FOUND, storage::StorageError::TABLE_NOT_FOUND,
                               entity, table.status().message());
       }
-      conn.table = std::move(*table);
+      conn->table = std::move(*table);
       SchemaError error;
-      conn.writer = WriterSchema::Bind(req.proto_rows().writer_schema().proto_descriptor(),
-                                       conn.table.schema, conn.table.ref.Dotted(), &error);
-      if (!conn.writer) {
+      conn->writer = WriterSchema::Bind(req.proto_rows().writer_schema().proto_descriptor(),
+                                        conn->table.schema, conn->table.ref.Dotted(), &error);
+      if (!conn->writer) {
         SetError(&resp, grpc::StatusCode::INVALID_ARGUMENT, error.message + ". Entity: " + entity,
                  error.extra_fields ? storage::StorageError::SCHEMA_MISMATCH_EXTRA_FIELDS
                                     : storage::StorageError::STORAGE_ERROR_CODE_UNSPECIFIED,
@@ -345,29 +359,29 @@ grpc::Status WriteService::AppendRows(
         continue;
       }
     }
-    if (!conn.writer) {
+    if (!conn->writer) {
       SetError(&resp, grpc::StatusCode::INVALID_ARGUMENT,
                "The first request of a connection must carry proto_rows.writer_schema. Entity: " +
                    entity);
       if (!respond()) break;
       continue;
     }
-    if (conn.is_default && req.has_offset()) {
+    if (conn->is_default && req.has_offset()) {
       SetError(&resp, grpc::StatusCode::INVALID_ARGUMENT,
                "Offsets are not supported on the _default stream. Entity: " + entity);
       if (!respond()) break;
       continue;
     }
-    bool cdc = conn.writer->has_change_type();
-    if (cdc && !conn.is_default) {
+    bool cdc = conn->writer->has_change_type();
+    if (cdc && !conn->is_default) {
       SetError(&resp, grpc::StatusCode::INVALID_ARGUMENT,
                "_CHANGE_TYPE is only supported on the _default stream. Entity: " + entity);
       if (!respond()) break;
       continue;
     }
-    if (cdc && conn.writer->table().primary_key.empty()) {
+    if (cdc && conn->writer->table().primary_key.empty()) {
       SetError(&resp, grpc::StatusCode::INVALID_ARGUMENT,
-               "_CHANGE_TYPE requires a table with a primary key; " + conn.table.ref.Dotted() +
+               "_CHANGE_TYPE requires a table with a primary key; " + conn->table.ref.Dotted() +
                    " has none. Entity: " + entity);
       if (!respond()) break;
       continue;
@@ -378,12 +392,12 @@ grpc::Status WriteService::AppendRows(
     const auto& serialized = req.proto_rows().rows().serialized_rows();
     rows.reserve(static_cast<size_t>(serialized.size()));
     for (int i = 0; i < serialized.size(); ++i) {
-      auto row = conn.writer->DecodeRow(serialized[i]);
+      auto row = conn->writer->DecodeRow(serialized[i]);
       std::string problem;
       if (!row.ok()) {
         problem = row.status().message();
       } else if (row->change_type) {
-        for (const auto& key : conn.writer->table().primary_key) {
+        for (const auto& key : conn->writer->table().primary_key) {
           if (row->values[key].is_null()) {
             problem = "Primary key column " + key + " is NULL in a " + *row->change_type + " row";
           }
@@ -411,9 +425,9 @@ grpc::Status WriteService::AppendRows(
 
     std::optional<int64_t> offset;
     if (req.has_offset()) offset = req.offset().value();
-    if (conn.is_default) {
+    if (conn->is_default) {
       if (options_.store_rows) {
-        Status st = store_->AppendToDefault(conn.table, rows);
+        Status st = store_->AppendToDefault(conn->table, rows);
         if (!st.ok()) {
           if (st.code() == Status::Code::kNotFound) {
             return StorageFailure(grpc::StatusCode::NOT_FOUND,
@@ -426,7 +440,7 @@ grpc::Status WriteService::AppendRows(
       }
       resp.mutable_append_result();
     } else {
-      auto result = store_->AppendToStream(conn.stream_name, offset,
+      auto result = store_->AppendToStream(conn->stream_name, offset,
                                            options_.store_rows ? rows : std::vector<DecodedRow>(),
                                            static_cast<int64_t>(rows.size()));
       if (!result.ok()) {
@@ -470,12 +484,12 @@ grpc::Status WriteService::AppendRows(
       rows_appended_ += static_cast<int64_t>(rows.size());
       ++requests_appended_;
       // Tell the writer once per change that the table gained columns.
-      auto version = store_->SchemaVersion(conn.table.id);
-      if (version.ok() && *version > conn.schema_version_sent) {
-        auto table = store_->GetTable(conn.table.ref);
+      auto version = store_->SchemaVersion(conn->table.id);
+      if (version.ok() && *version > conn->schema_version_sent) {
+        auto table = store_->GetTable(conn->table.ref);
         if (table.ok()) {
           *resp.mutable_updated_schema() = ToStorageSchema(table->schema);
-          conn.schema_version_sent = table->schema_version;
+          conn->schema_version_sent = table->schema_version;
         }
       }
     }
