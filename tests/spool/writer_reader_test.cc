@@ -339,3 +339,72 @@ TEST(SpoolMetricsTest, PrometheusTextNamesEveryMetric) {
 
 }  // namespace
 }  // namespace pg2bq::spool
+
+namespace pg2bq::spool {
+namespace {
+
+// The agent's shape: the encoder appends while a flusher tails, sends and
+// acknowledges; acknowledged segments disappear underneath, nothing is skipped.
+TEST(SpoolConcurrencyTest, EncoderAppendsWhileFlusherReadsAndAcknowledges) {
+  testing::TempDir t;
+  SpoolOptions o = testing::Options(t, FsyncPolicy::kBatch);
+  o.segment_bytes = 16 << 10;
+  o.max_bytes = 96 << 10;  // small budget: the encoder must wait for the flusher
+  o.budget_wait = std::chrono::seconds(30);
+  auto w = SpoolWriter::Open(o);
+  ASSERT_TRUE(w.ok());
+  constexpr int kRecords = 3000;
+  std::atomic<int> flushed{0};
+  std::atomic<bool> failed{false};
+  std::thread flusher([&] {
+    // BigQuery is slow to start: the encoder fills the budget and has to wait.
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    auto r = SpoolReader::Open(t.spool(), (*w)->start_position(), (*w)->tail());
+    if (!r.ok()) {
+      failed = true;
+      return;
+    }
+    int expect = 1;
+    while (expect <= kRecords) {
+      auto e = (*r)->Next();
+      if (!e.ok()) {
+        ADD_FAILURE() << e.status().ToString();
+        failed = true;
+        return;
+      }
+      if (!e->has_value()) {
+        (*r)->WaitForMore(std::chrono::milliseconds(50));
+        continue;
+      }
+      const auto& b = std::get<RowBatch>((**e).record);
+      if (b.complete_through_lsn != static_cast<Lsn>(expect) ||
+          b.rows != testing::RandomBytes(500, static_cast<std::uint64_t>(expect))) {
+        ADD_FAILURE() << "record " << expect << " wrong";
+        failed = true;
+        return;
+      }
+      if (expect % 50 == 0) {
+        Status s = (*w)->Acknowledge(Checkpoint{(**e).next, b.complete_through_lsn});
+        if (!s.ok()) {
+          ADD_FAILURE() << s.ToString();
+          failed = true;
+          return;
+        }
+      }
+      flushed = expect++;
+    }
+  });
+  for (int i = 1; i <= kRecords && !failed; ++i) {
+    auto pos = (*w)->Append(
+        Record(testing::Batch(1, i, testing::RandomBytes(500, static_cast<std::uint64_t>(i)))));
+    ASSERT_TRUE(pos.ok()) << pos.status().ToString();
+  }
+  flusher.join();
+  EXPECT_FALSE(failed.load());
+  EXPECT_EQ(flushed.load(), kRecords);
+  EXPECT_GT((*w)->metrics().budget_waits_total.load(), 0u) << "the budget should have bitten";
+  EXPECT_LE(ListSegments(t.spool())->size(), 7u) << "acknowledged segments must be deleted";
+}
+
+}  // namespace
+}  // namespace pg2bq::spool
