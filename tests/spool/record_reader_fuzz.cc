@@ -9,6 +9,8 @@
 
 #include <cstdint>
 #include <cstdio>
+#include <cstdlib>
+#include <filesystem>
 #include <string>
 #include <string_view>
 
@@ -44,18 +46,12 @@ void ParseInMemory(std::string_view data, Decompressor* d) {
   }
 }
 
-const std::string& SpoolDir() {
-  static const std::string dir = [] {
-    char tmpl[] = "/tmp/pg2bq-spool-fuzz-XXXXXX";
-    const char* p = ::mkdtemp(tmpl);
-    if (p == nullptr) abort();
-    return std::string(p);
-  }();
-  return dir;
-}
-
+// A fresh directory per input, removed afterwards (libFuzzer exits with _Exit, so
+// nothing registered with atexit would run).
 void ParseOnDisk(std::string_view data) {
-  const std::string& dir = SpoolDir();
+  char tmpl[] = "/tmp/pg2bq-spool-fuzz-XXXXXX";
+  if (::mkdtemp(tmpl) == nullptr) abort();
+  const std::string dir = tmpl;
   const std::string path = JoinPath(dir, SegmentFileName(1));
   std::FILE* f = std::fopen(path.c_str(), "wb");
   if (f == nullptr) abort();
@@ -75,6 +71,7 @@ void ParseOnDisk(std::string_view data) {
     // Both readers agree on how many intact records the file holds.
     if (report.ok() && report->segments.size() == 1 && report->segments[0].records != n) abort();
   }
+  std::filesystem::remove_all(dir);
 }
 
 }  // namespace
