@@ -1,7 +1,5 @@
 #include "sink/decoder_adapter.h"
 
-#include "decoder/pg_text_format.h"
-#include "decoder/pg_value.h"
 #include "sink/type_mapping.h"
 
 namespace pg2bq::sink {
@@ -108,7 +106,7 @@ SourceRelation ToSourceRelation(const Relation& relation, const PgTypeRegistry& 
   return r;
 }
 
-Status TupleConverter::Convert(const Relation& relation, const PgTypeRegistry& types,
+Status TupleConverter::Convert(const Relation& relation, const PgTypeRegistry& /*types*/,
                                const TupleData& tuple, std::vector<SourceValue>* out) {
   out->clear();
   if (tuple.columns.size() != relation.columns.size()) {
@@ -116,7 +114,6 @@ Status TupleConverter::Convert(const Relation& relation, const PgTypeRegistry& t
                               std::to_string(tuple.columns.size()) + " columns, relation " +
                               std::to_string(relation.columns.size()));
   }
-  PgValue value;
   for (std::size_t i = 0; i < tuple.columns.size(); ++i) {
     const ColumnValue& c = tuple.columns[i];
     switch (c.state) {
@@ -129,20 +126,10 @@ Status TupleConverter::Convert(const Relation& relation, const PgTypeRegistry& t
       case ColumnState::kText:
         out->push_back(SourceValue::Text(c.data));
         break;
-      case ColumnState::kBinary: {
-        const PgType type = types.Resolve(relation.columns[i].type_oid);
-        Status s = DecodePgValueInto(type, c, &value);
-        if (s.ok()) {
-          text_.emplace_back();
-          s = AppendPgText(value, &text_.back());
-        }
-        if (!s.ok()) {
-          return s.WithContext("relation " + relation.qualified_name + " column " +
-                               relation.columns[i].name);
-        }
-        out->push_back(SourceValue::Text(text_.back()));
+      case ColumnState::kBinary:
+        // The row encoder decodes binary values with the decoder itself.
+        out->push_back(SourceValue{ValueState::kBinary, c.data});
         break;
-      }
     }
   }
   return Status::Ok();

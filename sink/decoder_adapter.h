@@ -1,9 +1,8 @@
-// The decoder's relations and tuples in the sink's terms (SourceRelation, SourceValue). The
-// only place the sink knows the decoder: binary-format values are turned into PostgreSQL's text
-// form with the decoder's own formatter, so the encoder reads one representation.
+// The decoder's relations and tuples in the sink's terms (SourceRelation, SourceValue).
+// Values stay views of the received bytes (text or binary); the row encoder decodes them
+// with the decoder's DecodePgValueInto, so there is one interpreter of PostgreSQL values.
 #pragma once
 
-#include <deque>
 #include <string>
 #include <vector>
 
@@ -19,17 +18,12 @@ namespace pg2bq::sink {
 // hstore) resolved through `types` (pgoutput Type messages and catalog registrations).
 SourceRelation ToSourceRelation(const Relation& relation, const PgTypeRegistry& types);
 
-// Converts tuples; owns the text of converted binary values until the next Reset().
+// Converts tuples (views into the decoder's buffer; valid while it lives).
 class TupleConverter {
  public:
   // Appends one SourceValue per column of `tuple` to *out (cleared first).
   Status Convert(const Relation& relation, const PgTypeRegistry& types, const TupleData& tuple,
                  std::vector<SourceValue>* out);
-  // Forget converted text (call once the change is encoded).
-  void Reset() { text_.clear(); }
-
- private:
-  std::deque<std::string> text_;  // stable addresses for the views handed out
 };
 
 }  // namespace pg2bq::sink

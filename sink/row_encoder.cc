@@ -4,14 +4,14 @@
 #include <cstdio>
 #include <cstring>
 
+#include "decoder/pg_text_format.h"
 #include "sink/change_sequence.h"
+#include "sink/dead_letter.h"
 #include "sink/pg_text.h"
 #include "sink/proto_wire.h"
 
 namespace pg2bq::sink {
 namespace {
-
-using pgtext::Infinity;
 
 // BigQuery's ranges (docs/TYPE_MAPPING.md).
 constexpr std::int64_t kMinTimestampMicros = -62135596800000000LL;  // 0001-01-01 00:00:00
@@ -97,7 +97,12 @@ std::string_view RowOpName(RowOp op) {
 }
 
 RowEncoder::RowEncoder(std::shared_ptr<const TableDescriptor> descriptor, EncodePolicies policies)
-    : descriptor_(std::move(descriptor)), policies_(policies) {}
+    : descriptor_(std::move(descriptor)), policies_(policies) {
+  // Built-in types need no registration; domains were mapped to their base OID already.
+  const PgTypeRegistry builtins;
+  for (const auto& c : descriptor_->columns)
+    types_.push_back(builtins.Resolve(c.value_type_oid));
+}
 
 RowEncoder::ValueOutcome RowEncoder::Apply(ValuePolicy policy, const DescriptorColumn& col,
                                            std::string_view text, std::string what,
@@ -111,69 +116,86 @@ RowEncoder::ValueOutcome RowEncoder::Apply(ValuePolicy policy, const DescriptorC
   return ValueOutcome::kNull;
 }
 
-RowEncoder::ValueOutcome RowEncoder::EncodeScalar(const DescriptorColumn& col,
-                                                  std::string_view text, bool in_array,
+RowEncoder::ValueOutcome RowEncoder::EncodeScalar(const DescriptorColumn& col, const PgValue& v,
                                                   EncodeResult* result) {
   const ColumnMapping& m = col.mapping;
   std::string* out = target_;
-  auto emit_varint = [&](std::int64_t v) {
+  auto emit_varint = [&](std::int64_t x) {
     if (!packed_mode_) wire::PutTag(out, field_, wire::kVarint);
-    wire::PutVarint(out, static_cast<std::uint64_t>(v));
+    wire::PutVarint(out, static_cast<std::uint64_t>(x));
   };
-  auto emit_double = [&](double v) {
+  auto emit_double = [&](double x) {
     if (!packed_mode_) wire::PutTag(out, field_, wire::kFixed64);
     std::uint64_t bits;
-    std::memcpy(&bits, &v, sizeof bits);
+    std::memcpy(&bits, &x, sizeof bits);
     wire::PutFixed64(out, bits);
   };
-  auto emit_bytes = [&](std::string_view v) { wire::PutBytesField(out, field_, v); };
-  auto invalid = [&](const char* type) {
-    return Apply(policies_.invalid_value, col, text, std::string("not a valid ") + type + " text",
-                 result);
+  auto emit_bytes = [&](std::string_view x) { wire::PutBytesField(out, field_, x); };
+  // PostgreSQL's text of the value, for messages (only built on the rare paths that report).
+  auto text = [&]() {
+    if (v.is_text) return std::string(v.text);
+    std::string t;
+    if (!AppendPgText(v, &t).ok()) t = "(unprintable)";
+    return t;
   };
   auto clamp_issue = [&](std::string what) {
-    result->issues.push_back({col.pg_name, std::move(what), Cut(text), false});
+    result->issues.push_back({col.pg_name, std::move(what), Cut(text()), false});
   };
-  (void)in_array;
+  // Text-like values: the decoder keeps text for text types, formats the others.
+  auto text_of = [&](std::string* scratch) -> std::string_view {
+    if (v.is_text) return v.text;
+    scratch->clear();
+    (void)AppendPgText(v, scratch);
+    return *scratch;
+  };
 
   switch (m.kind) {
-    case ValueKind::kBool: {
-      auto b = pgtext::ParseBool(text);
-      if (!b) return invalid("bool");
-      emit_varint(*b ? 1 : 0);
+    case ValueKind::kBool:
+      emit_varint(v.boolean ? 1 : 0);
       return ValueOutcome::kWritten;
-    }
-    case ValueKind::kInteger: {
-      auto v = pgtext::ParseInt64(text);
-      if (!v) return invalid("integer");
-      emit_varint(*v);
+    case ValueKind::kInteger:
+      emit_varint(v.int64);
       return ValueOutcome::kWritten;
-    }
-    case ValueKind::kFloat: {
-      auto v = pgtext::ParseFloat(text);
-      if (!v) return invalid("float");
-      emit_double(*v);
+    case ValueKind::kFloat:
+      emit_double(v.float64);
       return ValueOutcome::kWritten;
-    }
     case ValueKind::kNumeric:
     case ValueKind::kMoney: {
-      std::string_view num = text;
+      std::string_view num;
       if (m.kind == ValueKind::kMoney) {
-        if (!pgtext::ParseMoney(text, &scratch_)) return invalid("money");
+        // cents (lc_monetary C: two fraction digits)
+        scratch_.clear();
+        const bool neg = v.int64 < 0;
+        const std::uint64_t a =
+            neg ? 0 - static_cast<std::uint64_t>(v.int64) : static_cast<std::uint64_t>(v.int64);
+        if (neg) scratch_.push_back('-');
+        scratch_ += std::to_string(a / 100);
+        scratch_.push_back('.');
+        AppendPadded(&scratch_, static_cast<std::int64_t>(a % 100), 2);
         num = scratch_;
+      } else if (v.numeric.special != PgNumeric::Special::kFinite) {
+        if (m.type == BqType::kString) {
+          scratch_.clear();
+          AppendPgNumeric(v.numeric, &scratch_);
+          emit_bytes(scratch_);
+          return ValueOutcome::kWritten;
+        }
+        return Apply(policies_.numeric_special, col, text(),
+                     std::string(BqTypeName(m.type)) + " cannot hold NaN or Infinity", result);
+      } else {
+        num = text_of(&scratch_);
       }
       auto d = pgtext::ParseDecimal(num);
-      if (!d) return invalid("numeric");
+      if (!d) {
+        return Apply(policies_.invalid_value, col, text(), "numeric text not a plain decimal",
+                     result);
+      }
       if (m.type == BqType::kString) {
-        emit_bytes(text);  // exact text, including NaN / Infinity
+        emit_bytes(num);  // exact PostgreSQL text
         return ValueOutcome::kWritten;
       }
-      if (d->special != pgtext::Decimal::Special::kFinite) {
-        return Apply(policies_.numeric_special, col, text,
-                     std::string(BqTypeName(m.type)) + " cannot hold NaN or Infinity", result);
-      }
       if (!DecimalFits(*d, m)) {
-        return Apply(policies_.numeric_out_of_range, col, text,
+        return Apply(policies_.numeric_out_of_range, col, text(),
                      "value outside " + std::string(BqTypeName(m.type)) + "'s range or scale",
                      result);
       }
@@ -185,140 +207,134 @@ RowEncoder::ValueOutcome RowEncoder::EncodeScalar(const DescriptorColumn& col,
     }
     case ValueKind::kText:
     case ValueKind::kJson: {
-      if (!pgtext::IsValidUtf8(text)) {
-        return Apply(policies_.invalid_utf8, col, text, "text is not valid UTF-8", result);
+      const std::string_view t =
+          m.kind == ValueKind::kJson && !v.is_text ? v.bytes : text_of(&scratch_);
+      const std::string_view payload = m.kind == ValueKind::kJson && !v.bytes.empty() ? v.bytes : t;
+      if (!pgtext::IsValidUtf8(payload)) {
+        return Apply(policies_.invalid_utf8, col, text(), "text is not valid UTF-8", result);
       }
-      emit_bytes(text);
+      emit_bytes(payload);
       return ValueOutcome::kWritten;
     }
     case ValueKind::kBytea: {
       scratch_.clear();
-      if (!pgtext::ParseBytea(text, &scratch_)) return invalid("bytea");
-      emit_bytes(scratch_);
-      return ValueOutcome::kWritten;
-    }
-    case ValueKind::kHstore: {
-      scratch_.clear();
-      if (!pgtext::HstoreToJson(text, &scratch_)) return invalid("hstore");
-      if (!pgtext::IsValidUtf8(scratch_)) {
-        return Apply(policies_.invalid_utf8, col, text, "text is not valid UTF-8", result);
+      if (!AppendPgByteaBytes(v, &scratch_).ok()) {
+        return Apply(policies_.invalid_value, col, text(), "not a valid bytea", result);
       }
       emit_bytes(scratch_);
       return ValueOutcome::kWritten;
     }
+    case ValueKind::kHstore: {
+      std::string json;
+      if (!v.is_text || !pgtext::HstoreToJson(v.text, &json)) {
+        return Apply(policies_.invalid_value, col, text(), "not a valid hstore text", result);
+      }
+      if (!pgtext::IsValidUtf8(json)) {
+        return Apply(policies_.invalid_utf8, col, text(), "text is not valid UTF-8", result);
+      }
+      emit_bytes(json);
+      return ValueOutcome::kWritten;
+    }
     case ValueKind::kDate: {
-      auto d = pgtext::ParseDate(text);
-      if (!d) return invalid("date");
       std::int64_t days;
-      if (d->infinity != Infinity::kNone) {
+      if (v.date == kPgDatePosInfinity || v.date == kPgDateNegInfinity) {
         if (policies_.infinity != ValuePolicy::kClamp)
-          return Apply(policies_.infinity, col, text, "date infinity", result);
-        days = d->infinity == Infinity::kPositive ? kMaxDate : kMinDate;
-        clamp_issue("date " + std::string(text) + " clamped to BigQuery's limit");
+          return Apply(policies_.infinity, col, text(), "date infinity", result);
+        days = v.date == kPgDatePosInfinity ? kMaxDate : kMinDate;
+        clamp_issue("date infinity clamped to BigQuery's limit");
       } else {
-        days = pgtext::DaysFromCivil(d->year, d->month, d->day);
+        days = static_cast<std::int64_t>(v.date) + kPgEpochDaysFromUnix;
         if (days < kMinDate || days > kMaxDate) {
-          if (policies_.out_of_range == ValuePolicy::kClamp) {
-            days = days < kMinDate ? kMinDate : kMaxDate;
-            clamp_issue("date outside 0001-01-01..9999-12-31 clamped");
-          } else {
-            return Apply(policies_.out_of_range, col, text,
+          if (policies_.out_of_range != ValuePolicy::kClamp)
+            return Apply(policies_.out_of_range, col, text(),
                          "date outside BigQuery's 0001-01-01..9999-12-31", result);
-          }
+          days = days < kMinDate ? kMinDate : kMaxDate;
+          clamp_issue("date outside 0001-01-01..9999-12-31 clamped");
         }
       }
       emit_varint(days);
       return ValueOutcome::kWritten;
     }
-    case ValueKind::kTimestamp: {
-      auto ts = pgtext::ParseTimestamp(text, false);
-      if (!ts) return invalid("timestamp");
-      scratch_.clear();
-      if (ts->date.infinity != Infinity::kNone) {
+    case ValueKind::kTimestamp:
+    case ValueKind::kTimestamptz: {
+      const bool tz = m.kind == ValueKind::kTimestamptz;
+      const char* what = tz ? "timestamptz" : "timestamp";
+      std::int64_t micros;
+      if (v.int64 == kPgTimestampPosInfinity || v.int64 == kPgTimestampNegInfinity) {
         if (policies_.infinity != ValuePolicy::kClamp)
-          return Apply(policies_.infinity, col, text, "timestamp infinity", result);
-        scratch_ = ts->date.infinity == Infinity::kPositive ? "9999-12-31 23:59:59.999999"
-                                                            : "0001-01-01 00:00:00";
-        clamp_issue("timestamp " + std::string(text) + " clamped to BigQuery's limit");
-      } else if (ts->date.year < 1 || ts->date.year > 9999) {
-        if (policies_.out_of_range != ValuePolicy::kClamp)
-          return Apply(policies_.out_of_range, col, text,
-                       "timestamp outside BigQuery's years 1..9999", result);
-        scratch_ = ts->date.year > 9999 ? "9999-12-31 23:59:59.999999" : "0001-01-01 00:00:00";
-        clamp_issue("timestamp outside years 1..9999 clamped");
+          return Apply(policies_.infinity, col, text(), std::string(what) + " infinity", result);
+        micros = v.int64 == kPgTimestampPosInfinity ? kMaxTimestampMicros : kMinTimestampMicros;
+        clamp_issue(std::string(what) + " infinity clamped to BigQuery's limit");
       } else {
-        AppendPadded(&scratch_, ts->date.year, 4);
-        scratch_.push_back('-');
-        AppendPadded(&scratch_, ts->date.month, 2);
-        scratch_.push_back('-');
-        AppendPadded(&scratch_, ts->date.day, 2);
-        scratch_.push_back(' ');
-        AppendTimeLiteral(&scratch_, ts->time.hour, ts->time.minute, ts->time.second,
-                          ts->time.micros);
+        // PostgreSQL's range (4713 BC .. 294276 AD) fits int64 after the epoch shift.
+        micros = v.int64 + kPgEpochMicrosFromUnix;
+        if (micros < kMinTimestampMicros || micros > kMaxTimestampMicros) {
+          if (policies_.out_of_range != ValuePolicy::kClamp)
+            return Apply(policies_.out_of_range, col, text(),
+                         std::string(what) + " outside BigQuery's 0001-01-01..9999-12-31" +
+                             (tz ? " UTC" : ""),
+                         result);
+          micros = micros < kMinTimestampMicros ? kMinTimestampMicros : kMaxTimestampMicros;
+          clamp_issue(std::string(what) + " outside BigQuery's range clamped");
+        }
       }
+      if (tz) {
+        emit_varint(micros);
+        return ValueOutcome::kWritten;
+      }
+      // DATETIME literal "YYYY-MM-DD HH:MM:SS[.ffffff]".
+      const std::int64_t day_us = 86400LL * 1000000;
+      std::int64_t days = micros / day_us, rem = micros % day_us;
+      if (rem < 0) {
+        rem += day_us;
+        --days;
+      }
+      int year, month, day;
+      PgDateToCivil(static_cast<std::int32_t>(days - kPgEpochDaysFromUnix), &year, &month, &day);
+      scratch_.clear();
+      AppendPadded(&scratch_, year, 4);
+      scratch_.push_back('-');
+      AppendPadded(&scratch_, month, 2);
+      scratch_.push_back('-');
+      AppendPadded(&scratch_, day, 2);
+      scratch_.push_back(' ');
+      const std::int64_t secs = rem / 1000000;
+      AppendTimeLiteral(&scratch_, static_cast<int>(secs / 3600), static_cast<int>(secs / 60 % 60),
+                        static_cast<int>(secs % 60), static_cast<int>(rem % 1000000));
       emit_bytes(scratch_);
       return ValueOutcome::kWritten;
     }
-    case ValueKind::kTimestamptz: {
-      auto ts = pgtext::ParseTimestamp(text, true);
-      if (!ts) return invalid("timestamptz");
-      std::int64_t micros;
-      if (ts->date.infinity != Infinity::kNone) {
-        if (policies_.infinity != ValuePolicy::kClamp)
-          return Apply(policies_.infinity, col, text, "timestamptz infinity", result);
-        micros =
-            ts->date.infinity == Infinity::kPositive ? kMaxTimestampMicros : kMinTimestampMicros;
-        clamp_issue("timestamptz " + std::string(text) + " clamped to BigQuery's limit");
-      } else {
-        // Years beyond ±300000 cannot occur in PostgreSQL; the arithmetic below stays in range.
-        const std::int64_t days =
-            pgtext::DaysFromCivil(ts->date.year, ts->date.month, ts->date.day);
-        const std::int64_t secs = days * 86400 + ts->time.hour * 3600 + ts->time.minute * 60 +
-                                  ts->time.second - ts->offset_seconds;
-        micros = secs * 1000000 + ts->time.micros;
-        if (micros < kMinTimestampMicros || micros > kMaxTimestampMicros) {
-          if (policies_.out_of_range != ValuePolicy::kClamp)
-            return Apply(policies_.out_of_range, col, text,
-                         "timestamptz outside BigQuery's 0001-01-01..9999-12-31 UTC", result);
-          micros = micros < kMinTimestampMicros ? kMinTimestampMicros : kMaxTimestampMicros;
-          clamp_issue("timestamptz outside BigQuery's range clamped");
-        }
-      }
-      emit_varint(micros);
-      return ValueOutcome::kWritten;
-    }
     case ValueKind::kTime: {
-      auto t = pgtext::ParseTime(text);
-      if (!t) return invalid("time");
       scratch_.clear();
-      if (t->hour == 24) {
+      std::int64_t us = v.int64;
+      if (us >= 86400LL * 1000000) {
         if (policies_.out_of_range != ValuePolicy::kClamp)
-          return Apply(policies_.out_of_range, col, text, "time 24:00:00 is not a BigQuery TIME",
+          return Apply(policies_.out_of_range, col, text(), "time 24:00:00 is not a BigQuery TIME",
                        result);
-        scratch_ = "23:59:59.999999";
+        us = 86400LL * 1000000 - 1;
         clamp_issue("time 24:00:00 clamped to 23:59:59.999999");
-      } else {
-        AppendTimeLiteral(&scratch_, t->hour, t->minute, t->second, t->micros);
       }
+      const std::int64_t secs = us / 1000000;
+      AppendTimeLiteral(&scratch_, static_cast<int>(secs / 3600), static_cast<int>(secs / 60 % 60),
+                        static_cast<int>(secs % 60), static_cast<int>(us % 1000000));
       emit_bytes(scratch_);
       return ValueOutcome::kWritten;
     }
     case ValueKind::kInterval: {
-      auto iv = pgtext::ParseInterval(text);
-      if (!iv) return invalid("interval");
-      if (std::llabs(iv->months) > kMaxIntervalMonths || std::llabs(iv->days) > kMaxIntervalDays ||
-          iv->micros > kMaxIntervalMicros || iv->micros < -kMaxIntervalMicros) {
+      const PgInterval& iv = v.interval;
+      if (std::llabs(iv.months) > kMaxIntervalMonths || std::llabs(iv.days) > kMaxIntervalDays ||
+          iv.micros > kMaxIntervalMicros || iv.micros < -kMaxIntervalMicros) {
         ValuePolicy p = policies_.out_of_range == ValuePolicy::kClamp ? ValuePolicy::kReject
                                                                       : policies_.out_of_range;
-        return Apply(p, col, text, "interval outside BigQuery's INTERVAL range", result);
+        return Apply(p, col, text(), "interval outside BigQuery's INTERVAL range", result);
       }
       // Canonical "Y-M D H:M:S[.F]", each part carrying its own sign.
       scratch_.clear();
-      const std::int64_t am = std::llabs(iv->months);
-      if (iv->months < 0) scratch_.push_back('-');
+      const std::int64_t am = std::llabs(iv.months);
+      if (iv.months < 0) scratch_.push_back('-');
       scratch_ += std::to_string(am / 12) + "-" + std::to_string(am % 12) + " ";
-      scratch_ += std::to_string(iv->days) + " ";
-      std::int64_t us = iv->micros;
+      scratch_ += std::to_string(iv.days) + " ";
+      std::int64_t us = iv.micros;
       if (us < 0) {
         scratch_.push_back('-');
         us = -us;
@@ -334,37 +350,49 @@ RowEncoder::ValueOutcome RowEncoder::EncodeScalar(const DescriptorColumn& col,
       return ValueOutcome::kWritten;
     }
   }
-  return invalid("value");
+  return Apply(policies_.invalid_value, col, text(), "unsupported value", result);
 }
 
-RowEncoder::ValueOutcome RowEncoder::EncodeRepeated(const DescriptorColumn& col,
-                                                    std::string_view text, EncodeResult* result) {
-  if (!pgtext::ParseArrayText(text, &array_)) {
-    return Apply(policies_.invalid_value, col, text, "not a valid array text", result);
+RowEncoder::ValueOutcome RowEncoder::EncodeRepeated(const DescriptorColumn& col, const PgValue& v,
+                                                    EncodeResult* result) {
+  auto text = [&]() {
+    std::string t;
+    if (!AppendPgText(v, &t).ok()) t = "(unprintable array)";
+    return t;
+  };
+  if (v.kind != PgTypeKind::kArray) {
+    return Apply(policies_.invalid_value, col, text(), "not an array value", result);
   }
-  if (array_.ndim > 1) {
-    return Apply(policies_.array_multidimensional, col, text,
+  if (v.array.ndim > 1) {
+    return Apply(policies_.array_multidimensional, col, text(),
                  "multi-dimensional array cannot be a REPEATED column", result);
-  }
-  if (array_.has_nulls) {
-    return Apply(policies_.array_null_element, col, text,
-                 "array with NULL elements cannot be a REPEATED column", result);
   }
   const bool packable =
       col.mapping.kind == ValueKind::kBool || col.mapping.kind == ValueKind::kInteger ||
       col.mapping.kind == ValueKind::kFloat || col.mapping.kind == ValueKind::kDate ||
       col.mapping.kind == ValueKind::kTimestamptz;
-  // Element text lives in array_.scratch; copy the token list since EncodeScalar may reuse
-  // scratch_ but never array_.
   if (packable) {
     packed_.clear();
     target_ = &packed_;
     packed_mode_ = true;
   }
   ValueOutcome outcome = ValueOutcome::kWritten;
-  for (const auto& t : array_.tokens) {
-    if (t.kind != pgtext::ArrayToken::Kind::kElement) continue;
-    const ValueOutcome o = EncodeScalar(col, array_.Text(t), true, result);
+  PgArrayReader reader(v.array);
+  PgValue element;
+  for (;;) {
+    auto more = reader.Next(&element);
+    if (!more.ok()) {
+      outcome = Apply(policies_.invalid_value, col, text(),
+                      "malformed array: " + more.status().message(), result);
+      break;
+    }
+    if (!*more) break;
+    if (element.is_null) {
+      outcome = Apply(policies_.array_null_element, col, text(),
+                      "array with NULL elements cannot be a REPEATED column", result);
+      break;
+    }
+    const ValueOutcome o = EncodeScalar(col, element, result);
     if (o != ValueOutcome::kWritten) {
       outcome = o;
       break;
@@ -407,21 +435,18 @@ RowEncoder::ValueOutcome RowEncoder::EncodeJsonArray(const DescriptorColumn& col
       case ValueKind::kBool:
         json.append(e == "t" ? "true" : "false");
         break;
-      case ValueKind::kInteger:
-        if (!pgtext::ParseInt64(e))
-          return Apply(policies_.invalid_value, col, text, "bad integer", result);
+      case ValueKind::kInteger: {
+        // The decoder validated the array; integers are JSON numbers as they are.
         json.append(e);
         break;
-      case ValueKind::kFloat: {
-        auto f = pgtext::ParseFloat(e);
-        if (!f) return Apply(policies_.invalid_value, col, text, "bad float", result);
-        if (std::isfinite(*f)) {
-          json.append(e);
+      }
+      case ValueKind::kFloat:
+        if (e == "NaN" || e == "Infinity" || e == "-Infinity") {
+          pgtext::AppendJsonString(e, &json);  // JSON has no NaN/Infinity
         } else {
-          pgtext::AppendJsonString(e, &json);
+          json.append(e);
         }
         break;
-      }
       case ValueKind::kJson:
         json.append(e);
         break;
@@ -441,19 +466,34 @@ RowEncoder::ValueOutcome RowEncoder::EncodeJsonArray(const DescriptorColumn& col
   return ValueOutcome::kWritten;
 }
 
-RowEncoder::ValueOutcome RowEncoder::EncodeColumn(const DescriptorColumn& col,
-                                                  std::string_view text, EncodeResult* result) {
+RowEncoder::ValueOutcome RowEncoder::EncodeColumn(std::size_t index, const SourceValue& sv,
+                                                  EncodeResult* result) {
+  const DescriptorColumn& col = descriptor_->columns[index];
   field_ = col.field_number;
   target_ = &row_;
   packed_mode_ = false;
   const std::size_t mark = row_.size();
+  const ColumnValue cv{sv.state == ValueState::kBinary ? ColumnState::kBinary : ColumnState::kText,
+                       sv.bytes};
   ValueOutcome o;
-  if (col.mapping.repeated) {
-    o = EncodeRepeated(col, text, result);
+  Status decoded = DecodePgValueInto(types_[index], cv, &value_);
+  if (!decoded.ok()) {
+    o = Apply(policies_.invalid_value, col,
+              sv.state == ValueState::kText ? std::string(sv.bytes) : Base64Encode(sv.bytes),
+              "value does not decode: " + decoded.message(), result);
   } else if (col.mapping.array_as_json) {
-    o = EncodeJsonArray(col, text, result);
+    // Nesting is kept: read the array's text form (binary arrays are formatted first).
+    std::string_view array_text = sv.bytes;
+    if (sv.state == ValueState::kBinary) {
+      json_text_.clear();
+      (void)AppendPgText(value_, &json_text_);
+      array_text = json_text_;
+    }
+    o = EncodeJsonArray(col, array_text, result);
+  } else if (col.mapping.repeated) {
+    o = EncodeRepeated(col, value_, result);
   } else {
-    o = EncodeScalar(col, text, false, result);
+    o = EncodeScalar(col, value_, result);
   }
   if (o != ValueOutcome::kWritten) row_.resize(mark);
   return o;
@@ -479,14 +519,10 @@ bool RowEncoder::EncodeRow(const SourceChange& change, std::span<const SourceVal
         result->reason = "column \"" + col.pg_name + "\" is an unresolved unchanged TOAST value";
         return false;
       case ValueState::kBinary:
-        result->reason = "column \"" + col.pg_name +
-                         "\" is in binary format; the sink reads text (convert with the "
-                         "decoder adapter)";
-        return false;
       case ValueState::kText:
         break;
     }
-    if (EncodeColumn(col, v.bytes, result) == ValueOutcome::kReject) return false;
+    if (EncodeColumn(i, v, result) == ValueOutcome::kReject) return false;
   }
   if (d.mode == WriteMode::kCdc) {
     wire::PutBytesField(&row_, d.change_type_field, RowOpName(op));

@@ -8,6 +8,8 @@
 #include <string>
 #include <vector>
 
+#include "decoder/pg_type.h"
+#include "decoder/pg_value.h"
 #include "sink/encode_policies.h"
 #include "sink/encoded_batch.h"
 #include "sink/pg_array_text.h"
@@ -56,11 +58,10 @@ class RowEncoder {
 
   bool EncodeRow(const SourceChange& change, std::span<const SourceValue> values, RowOp op,
                  bool keys_only, EncodedBatch* batch, EncodeResult* result);
-  ValueOutcome EncodeColumn(const DescriptorColumn& col, std::string_view text,
+  ValueOutcome EncodeColumn(std::size_t index, const SourceValue& value, EncodeResult* result);
+  ValueOutcome EncodeScalar(const DescriptorColumn& col, const PgValue& value,
                             EncodeResult* result);
-  ValueOutcome EncodeScalar(const DescriptorColumn& col, std::string_view text, bool in_array,
-                            EncodeResult* result);
-  ValueOutcome EncodeRepeated(const DescriptorColumn& col, std::string_view text,
+  ValueOutcome EncodeRepeated(const DescriptorColumn& col, const PgValue& value,
                               EncodeResult* result);
   ValueOutcome EncodeJsonArray(const DescriptorColumn& col, std::string_view text,
                                EncodeResult* result);
@@ -77,7 +78,10 @@ class RowEncoder {
   std::string* target_ = nullptr;
   bool packed_mode_ = false;
   std::uint32_t field_ = 0;
-  std::vector<SourceValue> merged_;  // new values with unchanged TOAST filled from old row
+  std::vector<SourceValue> merged_;
+  std::vector<PgType> types_;  // per column, for the decoder
+  PgValue value_;              // the column being encoded (decoded by the decoder)
+  std::string json_text_;      // new values with unchanged TOAST filled from old row
 };
 
 }  // namespace pg2bq::sink

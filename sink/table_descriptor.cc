@@ -82,6 +82,7 @@ Result<std::shared_ptr<const TableDescriptor>> BuildTableDescriptor(
     dc.pg_name = c.name;
     dc.mapping = MapColumn(c, options.mapping);
     dc.field_number = number++;
+    dc.value_type_oid = c.base_type_oid != 0 ? c.base_type_oid : c.type_oid;
     dc.is_key = c.is_key && d->mode == WriteMode::kCdc;
     if (dc.mapping.fallback) d->fallback_columns.push_back(c.name);
     if (dc.is_key) {

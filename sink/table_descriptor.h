@@ -35,6 +35,8 @@ struct DescriptorColumn {
   ColumnMapping mapping;
   std::uint32_t field_number = 0;
   bool is_key = false;
+  // The OID the value is decoded as: the column's type, or a domain's base type.
+  std::uint32_t value_type_oid = 0;
 };
 
 inline constexpr std::size_t kMaxPrimaryKeyColumns = 16;  // BigQuery CDC limit

@@ -92,7 +92,7 @@ TEST(RowEncoderTest, BoolIntegersFloats) {
     if (std::string(text) == "NaN") {
       EXPECT_TRUE(std::isnan(v));
     } else {
-      EXPECT_EQ(v, *pgtext::ParseFloat(text)) << text;
+      EXPECT_EQ(v, std::stod(text)) << text;
     }
   }
 }
@@ -482,6 +482,49 @@ TEST(EncodePoliciesTest, ClampOnlyWhereItMeansSomething) {
   EXPECT_FALSE(p.Validate().ok());
   EXPECT_EQ(*ParseValuePolicy("null"), ValuePolicy::kNull);
   EXPECT_FALSE(ParseValuePolicy("drop").ok());
+}
+
+}  // namespace
+}  // namespace pg2bq::sink
+
+namespace pg2bq::sink {
+namespace {
+
+// Binary-format values (pgoutput `binary 'true'`) go through the same decoder as text.
+TEST(RowEncoderBinaryTest, BinaryValuesEncodeLikeText) {
+  SourceRelation r;
+  r.oid = 9;
+  r.schema = "public";
+  r.name = "b";
+  SourceColumn id;
+  id.name = "id";
+  id.type_oid = oid::kInt8;
+  id.is_key = true;
+  SourceColumn at;
+  at.name = "at";
+  at.type_oid = oid::kTimestamptz;
+  r.columns = {id, at};
+  auto d = *BuildTableDescriptor(r, {}, 1);
+  RowEncoder enc(d, {});
+  // int8 42; timestamptz 2000-01-01 00:00:01 UTC = 1,000,000 µs after PostgreSQL's epoch.
+  const std::string id_bytes("\0\0\0\0\0\0\0\x2a", 8);
+  const std::string at_bytes("\0\0\0\0\0\x0f\x42\x40", 8);
+  std::vector<SourceValue> v = {{ValueState::kBinary, id_bytes}, {ValueState::kBinary, at_bytes}};
+  SourceChange c;
+  c.new_values = v;
+  EncodedBatch b;
+  auto res = enc.Encode(c, &b);
+  ASSERT_EQ(res.outcome, EncodeResult::Outcome::kEncoded) << res.reason;
+  testing::RowParser parser(*d);
+  auto row = parser.Parse(b.RowMessage(0));
+  EXPECT_EQ(I64(*row, "id"), 42);
+  EXPECT_EQ(I64(*row, "at"), 946684801000000LL);
+  // A binary value of the wrong length is a clear rejection, not a crash.
+  const std::string short_bytes("\0\x2a", 2);
+  v[1] = {ValueState::kBinary, short_bytes};
+  res = enc.Encode(c, &b);
+  EXPECT_EQ(res.outcome, EncodeResult::Outcome::kRejected);
+  EXPECT_NE(res.reason.find("column \"at\""), std::string::npos) << res.reason;
 }
 
 }  // namespace
