@@ -18,6 +18,7 @@
 #include "agent/cancellation.h"
 #include "agent/change_json.h"
 #include "agent/replication_stream.h"
+#include "agent/streamed_txn_buffer.h"
 #include "agent/type_catalog.h"
 #include "decoder/pgoutput_decoder.h"
 
@@ -63,11 +64,9 @@ class StreamPrinter : public ChangeHandler {
     if (mode_ == OutputMode::kNone) return json_->DecodeValues(c);
     if (c.streamed) {
       // The commit LSN (and whether it commits at all) is known only at Stream Commit.
-      PendingLine line{c.subxid, c.lsn, {}};
-      PG2BQ_RETURN_IF_ERROR(json_->AppendBody(c, &line.body));
-      pending_bytes_ += line.body.size();
-      pending_[c.xid].push_back(std::move(line));
-      return Status::Ok();
+      line_.clear();
+      PG2BQ_RETURN_IF_ERROR(json_->AppendBody(c, &line_));
+      return streamed_.Add(c.xid, c.subxid, c.lsn, line_);
     }
     if (c.kind == ChangeKind::kMessage && !c.transactional && end_lsn_ != kInvalidLsn &&
         c.lsn > end_lsn_) {
@@ -81,19 +80,14 @@ class StreamPrinter : public ChangeHandler {
   Status OnCommit(const TransactionEnd& e) override {
     if (done_) return Status::Ok();
     if (e.kind == TransactionEnd::Kind::kStreamCommit) {
-      auto it = pending_.find(e.xid);
       if (end_lsn_ != kInvalidLsn && e.commit_lsn > end_lsn_) {
         done_ = true;
         return Status::Ok();
       }
-      if (it != pending_.end()) {
-        for (const PendingLine& line : it->second) {
-          ChangeJsonWriter::AppendPrefix(line.lsn, e.commit_lsn, &out_);
-          out_ += line.body;
-          pending_bytes_ -= line.body.size();
-        }
-        pending_.erase(it);
-      }
+      PG2BQ_RETURN_IF_ERROR(streamed_.Commit(e.xid, [&](Lsn lsn, std::string_view body) {
+        ChangeJsonWriter::AppendPrefix(lsn, e.commit_lsn, &out_);
+        out_ += body;
+      }));
     }
     committed_end_ = std::max(committed_end_, e.end_lsn);
     if (end_lsn_ != kInvalidLsn && e.end_lsn >= end_lsn_) done_ = true;
@@ -101,20 +95,7 @@ class StreamPrinter : public ChangeHandler {
   }
 
   Status OnStreamAbort(const StreamAbort& a) override {
-    auto it = pending_.find(a.xid);
-    if (it == pending_.end()) return Status::Ok();
-    if (a.subxid == a.xid) {
-      for (const auto& l : it->second)
-        pending_bytes_ -= l.body.size();
-      pending_.erase(it);
-      return Status::Ok();
-    }
-    auto& lines = it->second;
-    std::erase_if(lines, [&](const PendingLine& l) {
-      if (l.subxid != a.subxid) return false;
-      pending_bytes_ -= l.body.size();
-      return true;
-    });
+    streamed_.Abort(a.xid, a.subxid);
     return Status::Ok();
   }
 
@@ -125,8 +106,7 @@ class StreamPrinter : public ChangeHandler {
           "connection lost inside a transaction: its changes printed so far will be "
           "printed again");
     }
-    pending_.clear();
-    pending_bytes_ = 0;
+    streamed_.Clear();
   }
 
   // Writes buffered lines to stdout and flushes. Fails when stdout is gone.
@@ -154,19 +134,14 @@ class StreamPrinter : public ChangeHandler {
   std::uint64_t changes() const { return changes_; }
 
  private:
-  struct PendingLine {
-    Xid subxid;
-    Lsn lsn;
-    std::string body;
-  };
   OutputMode mode_;
   Lsn end_lsn_;
   TypeCatalog* catalog_;
   PgoutputDecoder* decoder_ = nullptr;
   std::unique_ptr<ChangeJsonWriter> json_;
   std::string out_;
-  std::unordered_map<Xid, std::vector<PendingLine>> pending_;
-  std::size_t pending_bytes_ = 0;
+  StreamedTransactionBuffer streamed_;
+  std::string line_;
   Lsn committed_end_ = kInvalidLsn;
   Lsn idle_position_ = kInvalidLsn;
   bool done_ = false;
@@ -183,7 +158,8 @@ const char* kUsage =
     "as JSON strings (session settings: DateStyle ISO, TimeZone UTC, IntervalStyle\n"
     "postgres, extra_float_digits 1, bytea_output hex, lc_monetary C), NULL is null, an\n"
     "unchanged TOAST value is {\"unchanged_toast\":true}. Changes of a streamed (large,\n"
-    "in-progress) transaction are held until it commits, and dropped if it aborts.\n\n"
+    "in-progress) transaction are held in a temp file ($TMPDIR or /tmp) until it\n"
+    "commits, and dropped if it aborts.\n\n"
     "The slot's confirmed position advances only to transactions written and flushed\n"
     "to stdout. Logs go to stderr. Stop with Ctrl-C / SIGTERM (exit 0), or --end-lsn.\n\n"
     "Options";
