@@ -235,13 +235,15 @@ void Record(SourceValues* values, std::vector<std::string>* problems, const std:
   if (it != values->end()) {
     if (spec != nullptr && spec->list) {
       it->second.values.insert(it->second.values.end(), tokens.begin(), tokens.end());
+      it->second.value_origins.insert(it->second.value_origins.end(), tokens.size(), origin.where);
       return;
     }
     problems->push_back(fmt::format("{}: {}: given more than once (first at {})", origin.where, key,
                                     it->second.origin.where));
     return;
   }
-  (*values)[key] = ConfigSetting{tokens, std::move(origin)};
+  std::vector<std::string> wheres(tokens.size(), origin.where);
+  (*values)[key] = ConfigSetting{tokens, std::move(origin), std::move(wheres)};
 }
 
 std::string RedactedValue(const KeySpec* spec, const std::string& value);
@@ -974,9 +976,10 @@ std::string RenderEffectiveConfig(const AgentConfig& config) {
         continue;
       }
       const std::vector<std::string>& values = setting.values;
-      for (const std::string& v : values) {
-        out +=
-            fmt::format("{:<20} = {:<40} # {}\n", name, RedactedValue(&s, v), setting.origin.where);
+      for (std::size_t i = 0; i < values.size(); ++i) {
+        const std::string& where =
+            i < setting.value_origins.size() ? setting.value_origins[i] : setting.origin.where;
+        out += fmt::format("{:<20} = {:<40} # {}\n", name, RedactedValue(&s, values[i]), where);
       }
     }
   }

@@ -46,8 +46,9 @@ struct ConfigOrigin {
 };
 
 struct ConfigSetting {
-  std::vector<std::string> values;  // one element except for list keys
-  ConfigOrigin origin;
+  std::vector<std::string> values;         // one element except for list keys
+  ConfigOrigin origin;                     // of the first value
+  std::vector<std::string> value_origins;  // per value (list keys span lines); may be empty
 };
 
 struct SourceConfig {

@@ -220,6 +220,11 @@ TEST_F(ConfigTest, ListsFromRepeatsAndCommasAndHigherSourceReplaces) {
   ConfigLoadResult r = Load({"--config", file});
   ASSERT_TRUE(r.ok()) << Joined(r.problems);
   EXPECT_THAT(r.config.tables.include, ElementsAre("public.a", "public.b", "app.*"));
+  // Each value keeps the line it came from.
+  EXPECT_THAT(RenderEffectiveConfig(r.config),
+              AllOf(HasSubstr("= public.a, public.b"),
+                    HasSubstr("# " + file + ":2\ninclude              = app.*"),
+                    HasSubstr("# " + file + ":3\nexclude")));
   r = Load({"--config", file, "--tables.include=x.y", "--tables.include", "z.*"});
   ASSERT_TRUE(r.ok()) << Joined(r.problems);
   EXPECT_THAT(r.config.tables.include, ElementsAre("x.y", "z.*"));
@@ -428,6 +433,64 @@ TEST_F(ConfigTest, HelpListsKeysWithDefaults) {
   EXPECT_THAT(help, HasSubstr("[default: 10GiB]"));
   EXPECT_THAT(help, HasSubstr("--source.<keyword>"));
   EXPECT_THAT(help, HasSubstr("--tables.include PATTERN..."));
+}
+
+}  // namespace
+
+// `pg2bq config check`: exit codes and what reaches stdout/stderr.
+int RunConfigCommand(int argc, char** argv);  // config_command.cc
+
+namespace {
+
+int RunCheck(std::vector<std::string> args, std::string* out, std::string* err) {
+  args.insert(args.begin(), {"config", "check"});
+  std::vector<char*> argv;
+  for (auto& a : args)
+    argv.push_back(a.data());
+  ::testing::internal::CaptureStdout();
+  ::testing::internal::CaptureStderr();
+  int rc = RunConfigCommand(static_cast<int>(argv.size()), argv.data());
+  *out = ::testing::internal::GetCapturedStdout();
+  *err = ::testing::internal::GetCapturedStderr();
+  return rc;
+}
+
+TEST(ConfigCommandTest, ValidConfigPrintsRedactedEffectiveValues) {
+  std::string out, err;
+  int rc = RunCheck({"--config", PG2BQ_CONFIG_EXAMPLE, "--source.password=hunter2"}, &out, &err);
+  EXPECT_EQ(rc, 0) << err;
+  EXPECT_THAT(out, HasSubstr("[target]"));
+  EXPECT_THAT(out, HasSubstr("password             = <redacted>"));
+  EXPECT_THAT(out + err, Not(HasSubstr("hunter2")));
+  EXPECT_THAT(err, HasSubstr("configuration is valid"));
+}
+
+TEST(ConfigCommandTest, InvalidConfigListsEveryProblemAndExitsOne) {
+  std::string out, err;
+  int rc = RunCheck({"--spool.fsync=never", "--source.password=hunter2", "--source.sslmode=x"},
+                    &out, &err);
+  EXPECT_EQ(rc, 1);
+  EXPECT_THAT(err, AllOf(HasSubstr("error: --spool.fsync: spool.fsync: 'never'"),
+                         HasSubstr("error: target.project: required"),
+                         HasSubstr("error: --source.sslmode:"), HasSubstr("problems; nothing")));
+  EXPECT_THAT(out + err, Not(HasSubstr("hunter2")));
+  EXPECT_EQ(out, "");
+}
+
+TEST(ConfigCommandTest, UsageErrorsExitTwo) {
+  std::string out, err;
+  std::string name = "config";
+  char* argv[] = {name.data()};
+  ::testing::internal::CaptureStderr();
+  EXPECT_EQ(RunConfigCommand(1, argv), 2);
+  EXPECT_THAT(::testing::internal::GetCapturedStderr(), HasSubstr("Usage: pg2bq config check"));
+  std::string verb = "frobnicate";
+  char* argv2[] = {name.data(), verb.data()};
+  ::testing::internal::CaptureStderr();
+  EXPECT_EQ(RunConfigCommand(2, argv2), 2);
+  EXPECT_THAT(::testing::internal::GetCapturedStderr(), HasSubstr("unknown verb 'frobnicate'"));
+  EXPECT_EQ(RunCheck({"--help"}, &out, &err), 0);
+  EXPECT_THAT(out, HasSubstr("--spool.budget VALUE"));
 }
 
 }  // namespace
