@@ -5,6 +5,8 @@ namespace pg2bq::agent {
 int RunStreamCommand(int argc, char** argv);  // stream_command.cc
 int RunSpoolCommand(int argc, char** argv);   // spool_command.cc
 int RunConfigCommand(int argc, char** argv);  // config_command.cc
+int RunRunCommand(int argc, char** argv);     // run_command.cc
+int RunVerifyCommand(int argc, char** argv);  // verify_command.cc
 }  // namespace pg2bq::agent
 
 namespace pg2bq::agent {
@@ -17,6 +19,9 @@ const Command kCommands[] = {
     {"spool", "inspect or verify a spool directory (spool inspect|verify DIR)", RunSpoolCommand},
     {"config", "validate a configuration and print it, secrets redacted (config check)",
      RunConfigCommand},
+    {"run", "replicate the published tables into BigQuery (the always-on agent)", RunRunCommand},
+    {"verify", "compare each replicated table with its BigQuery copy; exit 1 on a difference",
+     RunVerifyCommand},
 };
 const int kCommandCount = sizeof(kCommands) / sizeof(kCommands[0]);
 

@@ -1,0 +1,468 @@
+#include "agent/pipeline/capture.h"
+
+#include <spdlog/spdlog.h>
+
+#include <nlohmann/json.hpp>
+
+#include "common/lsn.h"
+
+namespace pg2bq::agent::pipeline {
+
+namespace {
+
+// PostgreSQL timestamps count from 2000-01-01; the sink wants Unix microseconds.
+constexpr std::int64_t kPgEpochUnixMicros = 946684800LL * 1000000LL;
+
+sink::SourceValue ToSourceValue(const ColumnValue& v) {
+  switch (v.state) {
+    case ColumnState::kNull:
+      return sink::SourceValue::Null();
+    case ColumnState::kUnchangedToast:
+      return sink::SourceValue::Unchanged();
+    case ColumnState::kText:
+      return {sink::ValueState::kText, v.data};
+    case ColumnState::kBinary:
+      return {sink::ValueState::kBinary, v.data};
+  }
+  return sink::SourceValue::Null();
+}
+
+void ToSourceValues(const TupleData* tuple, std::vector<sink::SourceValue>* out) {
+  out->clear();
+  if (tuple == nullptr) return;
+  for (const auto& c : tuple->columns)
+    out->push_back(ToSourceValue(c));
+}
+
+}  // namespace
+
+Capture::Capture(CaptureOptions options, spool::SpoolWriter* spool, DescriptorStore* descriptors,
+                 sink::DeadLetterWriter* dead_letters, PipelineMetrics* metrics,
+                 const Cancellation* cancel)
+    : options_(std::move(options)),
+      spool_(spool),
+      descriptors_(descriptors),
+      dead_letters_(dead_letters),
+      metrics_(metrics),
+      cancel_(cancel) {}
+
+Capture::~Capture() = default;
+
+Status Capture::Start() {
+  // Everything the spool holds must not be appended twice; a transaction that committed at
+  // or below its durable LSN is already there.
+  skip_through_ = spool_->durable_lsn();
+  committed_lsn_ = appended_lsn_ = skip_through_;
+  ReplicationStreamOptions so = options_.stream;
+  // Text tuples: the sink's row encoder reads PostgreSQL's text forms. Streaming of
+  // in-progress transactions is off: PostgreSQL sends a large transaction at commit and we
+  // append it to the spool in parts as it arrives (memory stays bounded either way).
+  so.binary = false;
+  so.streaming = false;
+  stream_ = std::make_unique<ReplicationStream>(so, cancel_);
+  PG2BQ_RETURN_IF_ERROR(stream_->Start());
+  // Never confirm less than what is durable (ReportProgress only moves forward).
+  ReportProgress();
+  spdlog::info("replication started at {} (spool durable through {})",
+               FormatLsn(stream_->started_at()), FormatLsn(skip_through_));
+  return ResetDecoder();
+}
+
+Status Capture::ResetDecoder() {
+  decoder_ = std::make_unique<PgoutputDecoder>(this);
+  in_txn_ = false;
+  skip_txn_ = false;
+  // Rows of a transaction cut off by the reconnect: the server sends it again.
+  for (Table* t : txn_tables_) {
+    if (!t->txn_marked) continue;
+    group_bytes_ -= std::min(group_bytes_, t->batch.proto_rows.size() - t->txn_bytes);
+    t->batch.proto_rows.resize(t->txn_bytes);
+    t->batch.rows.resize(t->txn_rows);
+    t->txn_marked = false;
+  }
+  txn_tables_.clear();
+  return Status::Ok();
+}
+
+Status Capture::Sql(SqlSession** out) {
+  if (!sql_ || !sql_->healthy()) {
+    sql_.reset();
+    PG2BQ_ASSIGN_OR_RETURN(sql_, SqlSession::Connect(options_.sql_dsn, 30000));
+  }
+  *out = sql_.get();
+  return Status::Ok();
+}
+
+Result<sink::SourceColumn> Capture::DescribeColumn(const RelationColumn& column) {
+  sink::SourceColumn c;
+  c.name = column.name;
+  c.type_oid = column.type_oid;
+  c.typmod = column.type_modifier;
+  c.is_key = column.is_key;
+  if (column.type_oid < 10000) return c;  // built-in: the sink knows it by OID
+  auto it = type_cache_.find(column.type_oid);
+  if (it == type_cache_.end()) {
+    // Enums, domains (and their base type), extension types such as citext or hstore.
+    SqlSession* sql = nullptr;
+    PG2BQ_RETURN_IF_ERROR(Sql(&sql));
+    PG2BQ_ASSIGN_OR_RETURN(
+        auto rows,
+        sql->Query("WITH RECURSIVE d(oid, base, typtype, depth) AS ("
+                   "  SELECT oid, typbasetype, typtype, 0 FROM pg_type WHERE oid = $1::oid"
+                   "  UNION ALL SELECT t.oid, t.typbasetype, t.typtype, d.depth + 1"
+                   "  FROM pg_type t JOIN d ON t.oid = d.base WHERE d.typtype = 'd' AND depth < 10)"
+                   " SELECT (SELECT typname FROM pg_type WHERE oid = $1::oid),"
+                   "        (SELECT typtype FROM pg_type WHERE oid = $1::oid),"
+                   "        (SELECT oid FROM d ORDER BY depth DESC LIMIT 1)",
+                   {std::to_string(column.type_oid)}));
+    sink::SourceColumn info;
+    if (!rows.empty() && rows[0][0]) {
+      info.type_name = *rows[0][0];
+      const char typtype = rows[0][1] ? (*rows[0][1])[0] : 'b';
+      info.is_enum = typtype == 'e';
+      if (typtype == 'd' && rows[0][2])
+        info.base_type_oid = static_cast<std::uint32_t>(std::stoul(*rows[0][2]));
+    }
+    it = type_cache_.emplace(column.type_oid, info).first;
+  }
+  c.type_name = it->second.type_name;
+  c.base_type_oid = it->second.base_type_oid;
+  c.is_enum = it->second.is_enum;
+  return c;
+}
+
+Status Capture::OnRelation(const Relation& relation, bool /*schema_changed*/) {
+  Table& t = tables_[relation.oid];
+  t.name = relation.qualified_name;
+  t.selected = options_.tables.Selected(relation.nspname, relation.name);
+  if (!t.selected) return Status::Ok();
+  sink::SourceRelation src;
+  src.oid = relation.oid;
+  src.schema = relation.nspname;
+  src.name = relation.name;
+  for (const auto& col : relation.columns) {
+    PG2BQ_ASSIGN_OR_RETURN(auto c, DescribeColumn(col));
+    src.columns.push_back(std::move(c));
+  }
+  bool created = false;
+  auto d = descriptors_->Update(src, &created);
+  if (!d.ok()) {
+    return Status::FailedPrecondition("table " + relation.qualified_name + ": " +
+                                      d.status().message());
+  }
+  if (t.descriptor && t.descriptor->version == (*d)->version) return Status::Ok();
+  // A new shape: rows encoded so far keep their version; later rows use the new one.
+  CloseBatch(&t);
+  t.source = std::move(src);
+  t.descriptor = *d;
+  t.encoder = std::make_unique<sink::RowEncoder>(t.descriptor, options_.policies);
+  spool::DescriptorVersion dv;
+  dv.table_id = relation.oid;
+  dv.version = t.descriptor->version;
+  dv.lsn = txn_commit_lsn_;
+  PG2BQ_ASSIGN_OR_RETURN(dv.descriptor, descriptors_->Serialized(relation.oid, dv.version));
+  group_bytes_ += dv.descriptor.size();
+  group_.emplace_back(std::move(dv));
+  spdlog::info("table {}: descriptor version {} ({} columns{})", relation.qualified_name,
+               t.descriptor->version, t.descriptor->columns.size(), created ? ", new" : "");
+  return Status::Ok();
+}
+
+void Capture::CloseBatch(Table* t) {
+  if (t->batch.rows.empty()) return;
+  spool::RowBatch rb;
+  rb.table_id = t->descriptor->relation_oid;
+  rb.descriptor_version = t->batch.descriptor_version;
+  rb.row_count = static_cast<std::uint32_t>(t->batch.rows.size());
+  rb.first_commit_lsn = t->first_commit;
+  rb.last_commit_lsn = t->last_commit;
+  rb.rows = std::move(t->batch.proto_rows);
+  group_.emplace_back(std::move(rb));
+  t->batch.Clear();
+  t->batch.proto_rows = std::string();
+  t->first_commit = t->last_commit = kInvalidLsn;
+  t->txn_marked = false;  // the rows left the open batch; a reconnect resends harmlessly
+}
+
+Status Capture::OnBegin(const TransactionBegin& begin) {
+  in_txn_ = true;
+  txn_commit_lsn_ = begin.final_lsn;
+  txn_commit_time_us_ = begin.commit_time + kPgEpochUnixMicros;
+  skip_txn_ = begin.final_lsn <= skip_through_;
+  txn_tables_.clear();
+  return Status::Ok();
+}
+
+Status Capture::OnCommit(const TransactionEnd& end) {
+  in_txn_ = false;
+  for (Table* t : txn_tables_)
+    t->txn_marked = false;
+  txn_tables_.clear();
+  if (skip_txn_) {
+    metrics_->transactions_skipped->Increment();
+    skip_txn_ = false;
+    return Status::Ok();
+  }
+  metrics_->transactions_in->Increment();
+  committed_lsn_ = end.commit_lsn;
+  if (group_bytes_ == 0) {
+    // Nothing of ours is pending behind this commit: it may be confirmed as soon as what
+    // is appended is durable.
+    idle_confirm_ = std::max(idle_confirm_, end.end_lsn);
+  }
+  if (group_bytes_ >= options_.group_max_bytes) return AppendGroup();
+  return Status::Ok();
+}
+
+Status Capture::OnStreamStart(Xid xid, bool) {
+  return Status::FailedPrecondition("streamed transaction " + std::to_string(xid) +
+                                    " received although streaming is off");
+}
+
+Status Capture::OnChange(const Change& change) {
+  if (skip_txn_ || change.kind == ChangeKind::kMessage) return Status::Ok();
+  auto it = tables_.find(change.relation->oid);
+  if (it == tables_.end() || !it->second.selected) return Status::Ok();
+  Table* t = &it->second;
+  if (change.kind == ChangeKind::kTruncate) return HandleTruncate(change, t);
+  metrics_->changes_in->Increment();
+  if (!t->txn_marked) {
+    t->txn_marked = true;
+    t->txn_bytes = t->batch.proto_rows.size();
+    t->txn_rows = t->batch.rows.size();
+    txn_tables_.push_back(t);
+  }
+  PG2BQ_RETURN_IF_ERROR(EncodeRow(change, t));
+  if (group_bytes_ >= options_.group_max_bytes) return AppendGroup();
+  return Status::Ok();
+}
+
+Status Capture::EncodeRow(const Change& change, Table* t) {
+  ToSourceValues(change.new_tuple, &new_values_);
+  ToSourceValues(change.old_tuple, &old_values_);
+  sink::SourceChange sc;
+  sc.kind = change.kind == ChangeKind::kInsert   ? sink::ChangeKind::kInsert
+            : change.kind == ChangeKind::kUpdate ? sink::ChangeKind::kUpdate
+                                                 : sink::ChangeKind::kDelete;
+  sc.commit_lsn = txn_commit_lsn_;
+  sc.ordinal = change.ordinal;
+  sc.commit_time_us = txn_commit_time_us_;
+  sc.new_values = new_values_;
+  sc.old_values = old_values_;
+  sc.old_is_full_row = change.old_kind == OldTupleKind::kFullTuple;
+
+  const std::size_t before_bytes = t->batch.proto_rows.size();
+  auto r = t->encoder->Encode(sc, &t->batch);
+  if (r.outcome == sink::EncodeResult::Outcome::kNeedsCurrentValues) {
+    bool exists = false;
+    PG2BQ_RETURN_IF_ERROR(ResolveUnchanged(change, t, r.unresolved_columns, &exists));
+    if (!exists) return Status::Ok();  // deleted since: a later DELETE in the stream follows
+    sc.new_values = new_values_;
+    r = t->encoder->Encode(sc, &t->batch);
+  }
+  if (r.outcome != sink::EncodeResult::Outcome::kEncoded) {
+    sink::DeadLetter dl;
+    dl.table = t->name;
+    dl.commit_lsn = txn_commit_lsn_;
+    dl.ordinal = change.ordinal;
+    dl.op = std::string(ChangeKindName(change.kind));
+    dl.source = "encoder";
+    dl.reason = r.reason;
+    PG2BQ_RETURN_IF_ERROR(dead_letters_->Append(dl));
+    PG2BQ_RETURN_IF_ERROR(dead_letters_->Sync());
+    metrics_->dead_letters->Increment();
+    spdlog::warn("table {}: change at {}/{} not representable, dead-lettered: {}", t->name,
+                 FormatLsn(txn_commit_lsn_), change.ordinal, r.reason);
+    return Status::Ok();
+  }
+  for (const auto& issue : r.issues) {
+    if (issue.lossy) spdlog::warn("table {} column {}: {}", t->name, issue.column, issue.what);
+  }
+  if (t->first_commit == kInvalidLsn) t->first_commit = txn_commit_lsn_;
+  t->last_commit = txn_commit_lsn_;
+  group_bytes_ += t->batch.proto_rows.size() - before_bytes;
+  metrics_->rows_spooled->Increment(static_cast<std::uint64_t>(r.rows_appended));
+  return Status::Ok();
+}
+
+// An UPDATE left TOASTed columns out because they did not change. The sink would otherwise
+// have to send NULL (an UPSERT replaces the whole row), so read the values PostgreSQL holds
+// now, by key. Reading a newer value than the one at this commit is safe: any later change
+// to that column is itself in the stream with a higher change sequence number and wins.
+Status Capture::ResolveUnchanged(const Change& /*change*/, Table* t,
+                                 const std::vector<std::size_t>& columns, bool* exists) {
+  metrics_->toast_lookups->Increment();
+  const auto& cols = t->source.columns;
+  std::string sql = "SELECT ";
+  for (std::size_t i = 0; i < columns.size(); ++i) {
+    if (i) sql += ", ";
+    sql += QuoteIdent(cols[columns[i]].name) + "::text";
+  }
+  sql += " FROM " + QuoteIdent(t->source.schema) + "." + QuoteIdent(t->source.name) + " WHERE ";
+  std::vector<std::optional<std::string>> params;
+  for (std::size_t i = 0; i < cols.size(); ++i) {
+    if (!cols[i].is_key) continue;
+    const auto& v = new_values_[i];
+    if (v.state != sink::ValueState::kText) {
+      return Status::FailedPrecondition("table " + t->name +
+                                        ": cannot look up unchanged TOAST "
+                                        "values without the key value of column " +
+                                        cols[i].name);
+    }
+    if (!params.empty()) sql += " AND ";
+    params.emplace_back(std::string(v.bytes));
+    sql += QuoteIdent(cols[i].name) + "::text = $" + std::to_string(params.size());
+  }
+  if (params.empty()) {
+    return Status::FailedPrecondition("table " + t->name +
+                                      ": unchanged TOAST values in a table without a key");
+  }
+  SqlSession* session = nullptr;
+  PG2BQ_RETURN_IF_ERROR(Sql(&session));
+  PG2BQ_ASSIGN_OR_RETURN(auto rows, session->Query(sql, params));
+  *exists = !rows.empty();
+  if (!*exists) return Status::Ok();
+  resolved_.assign(columns.size(), std::string());
+  for (std::size_t i = 0; i < columns.size(); ++i) {
+    if (!rows[0][i]) {
+      new_values_[columns[i]] = sink::SourceValue::Null();
+    } else {
+      resolved_[i] = *rows[0][i];
+      new_values_[columns[i]] = sink::SourceValue::Text(resolved_[i]);
+    }
+  }
+  return Status::Ok();
+}
+
+// TRUNCATE travels through the spool as a RowBatch with descriptor version 0 and no rows;
+// the flusher applies it in order with the table's rows (docs/OPERATIONS.md, "TRUNCATE").
+Status Capture::HandleTruncate(const Change& change, Table* t) {
+  switch (options_.truncate) {
+    case TruncateMode::kIgnore:
+      spdlog::warn("TRUNCATE of {} at {} ignored (target.truncate=ignore)", t->name,
+                   FormatLsn(txn_commit_lsn_));
+      return Status::Ok();
+    case TruncateMode::kFail:
+      return Status::FailedPrecondition("TRUNCATE of " + t->name + " at " +
+                                        FormatLsn(txn_commit_lsn_) + " and target.truncate=fail");
+    case TruncateMode::kVersioned:
+      break;
+  }
+  CloseBatch(t);
+  spool::RowBatch rb;
+  rb.table_id = change.relation->oid;
+  rb.descriptor_version = 0;
+  rb.row_count = 0;
+  rb.first_commit_lsn = rb.last_commit_lsn = txn_commit_lsn_;
+  rb.rows = nlohmann::json{{"truncate", true},
+                           {"ordinal", change.ordinal},
+                           {"descriptor_version", t->descriptor ? t->descriptor->version : 0}}
+                .dump();
+  group_bytes_ += rb.rows.size();
+  group_.emplace_back(std::move(rb));
+  spdlog::info("TRUNCATE of {} at {} queued", t->name, FormatLsn(txn_commit_lsn_));
+  return Status::Ok();
+}
+
+Status Capture::AppendGroup() {
+  for (auto& [oid, t] : tables_)
+    CloseBatch(&t);
+  if (group_.empty()) {
+    group_bytes_ = 0;
+    return Status::Ok();
+  }
+  // The last record completes every transaction committed so far (a transaction still open
+  // may have rows in this group: it is completed by a later group).
+  const Lsn complete = committed_lsn_ > appended_lsn_ ? committed_lsn_ : kInvalidLsn;
+  for (auto it = group_.rbegin(); it != group_.rend(); ++it) {
+    if (auto* rb = std::get_if<spool::RowBatch>(&*it)) {
+      rb->complete_through_lsn = complete;
+      break;
+    }
+  }
+  bool has_batch = false;
+  for (const auto& r : group_)
+    has_batch |= std::holds_alternative<spool::RowBatch>(r);
+  if (!has_batch && complete != kInvalidLsn) {
+    // Only descriptor records: nothing marks completion, which is fine (no rows).
+  }
+  for (;;) {
+    auto pos = spool_->AppendGroup(group_);
+    if (pos.ok()) break;
+    if (pos.status().code() != Status::Code::kResourceExhausted) return pos.status();
+    metrics_->spool_paused->Set(1);
+    spdlog::warn("spool budget reached: reading paused until the flusher frees space");
+    if (cancel_->cancelled()) return Status::Aborted("cancelled while the spool was full");
+  }
+  metrics_->spool_paused->Set(0);
+  if (complete != kInvalidLsn) appended_lsn_ = complete;
+  skip_through_ = std::max(skip_through_, appended_lsn_);
+  group_.clear();
+  group_bytes_ = 0;
+  return Status::Ok();
+}
+
+void Capture::ReportProgress() {
+  Lsn durable = spool_->durable_lsn();
+  metrics_->durable_lsn->Set(static_cast<double>(durable));
+  // Nothing pending and no transaction open: positions with nothing of ours behind them.
+  if (!in_txn_ && group_bytes_ == 0 && spool_->appended_end() == spool_->durable_end() &&
+      idle_confirm_ > durable) {
+    durable = idle_confirm_;
+  }
+  if (durable != kInvalidLsn) stream_->ReportProgress(durable, durable, durable);
+}
+
+Status Capture::Run() {
+  ReplicationBatch batch;
+  Status result = Status::Ok();
+  while (!cancel_->cancelled()) {
+    Status s = stream_->Next(&batch, std::chrono::milliseconds(100));
+    if (!s.ok()) {
+      if (cancel_->cancelled()) break;
+      result = s;
+      break;
+    }
+    if (batch.reconnected) {
+      spdlog::warn("replication reconnected at {}; resetting decoder state",
+                   FormatLsn(stream_->started_at()));
+      PG2BQ_RETURN_IF_ERROR(ResetDecoder());
+    }
+    for (const auto& m : batch.messages) {
+      s = decoder_->Decode(m.wal_start, m.payload);
+      if (!s.ok()) break;
+    }
+    if (!s.ok()) {
+      result = s;
+      break;
+    }
+    if (batch.server_wal_end != kInvalidLsn)
+      metrics_->received_lsn->Set(static_cast<double>(batch.server_wal_end));
+    if (batch.keepalive && !in_txn_ && group_bytes_ == 0)
+      idle_confirm_ = std::max(idle_confirm_, batch.keepalive_wal_end);
+    // The received batch is used up: hand what we have to the spool.
+    s = AppendGroup();
+    if (!s.ok()) {
+      result = s;
+      break;
+    }
+    ReportProgress();
+  }
+  // Final: append what is complete, make it durable, confirm it.
+  if (result.ok() || result.code() == Status::Code::kAborted) {
+    if (in_txn_) ResetDecoder().ok();  // drop the open transaction's rows; resent later
+    Status s = AppendGroup();
+    if (s.ok()) s = spool_->Sync();
+    if (s.ok()) {
+      ReportProgress();
+      stream_->SendStatusNow().ok();
+    } else if (result.ok()) {
+      result = s;
+    }
+  }
+  stream_->Close();
+  if (cancel_->cancelled() && result.code() == Status::Code::kAborted) return Status::Ok();
+  return result;
+}
+
+}  // namespace pg2bq::agent::pipeline

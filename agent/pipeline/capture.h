@@ -1,0 +1,129 @@
+// Capture: the reader side of `pg2bq run`. Consumes the slot (ReplicationStream),
+// decodes pgoutput (PgoutputDecoder, text tuples), encodes each change of a replicated
+// table into BigQuery row bytes (sink::RowEncoder) and appends them to the spool.
+// It waits only for the spool, never for BigQuery.
+//
+// LSN rules (docs/OPERATIONS.md, "Positions"):
+//   - the flush position reported to PostgreSQL is the spool's durable LSN;
+//   - when no transaction is open and everything appended is durable, a keepalive's
+//     wal_end (or a commit that produced no rows) is confirmed too, so an idle database or
+//     writes to unpublished/excluded tables do not hold WAL back;
+//   - a transaction whose commit LSN is at or below what the spool already holds (after a
+//     restart or a reconnect) is dropped on receipt.
+//
+// Rows of many transactions are grouped per table into one spool record; the group is
+// appended when the received batch is used up, when it reaches batch_max_bytes, or at a
+// descriptor change. A transaction larger than that is appended in parts (its commit is
+// marked complete only by the record carrying its last rows; a crash in between makes
+// PostgreSQL resend it and the resent rows carry the same change sequence numbers).
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "agent/cancellation.h"
+#include "agent/config.h"
+#include "agent/pipeline/descriptor_store.h"
+#include "agent/pipeline/pipeline_metrics.h"
+#include "agent/pipeline/sql_session.h"
+#include "agent/replication_stream.h"
+#include "decoder/pgoutput_decoder.h"
+#include "sink/dead_letter.h"
+#include "sink/row_encoder.h"
+#include "spool/spool_writer.h"
+
+namespace pg2bq::agent::pipeline {
+
+struct CaptureOptions {
+  ReplicationStreamOptions stream;
+  std::string sql_dsn;  // plain connection: catalog lookups, unchanged TOAST values
+  TablesConfig tables;
+  TruncateMode truncate = TruncateMode::kVersioned;
+  std::size_t group_max_bytes = 8 << 20;
+  sink::EncodePolicies policies;
+};
+
+class Capture : public ChangeHandler {
+ public:
+  Capture(CaptureOptions options, spool::SpoolWriter* spool, DescriptorStore* descriptors,
+          sink::DeadLetterWriter* dead_letters, PipelineMetrics* metrics,
+          const Cancellation* cancel);
+  ~Capture() override;
+
+  // Connects and validates the source (wal_level, slot, publication).
+  Status Start();
+  // Reads until cancelled or a fatal error; appends what it holds and reports the final
+  // durable position before returning. Returns Ok on cancellation.
+  Status Run();
+
+  // ChangeHandler.
+  Status OnBegin(const TransactionBegin& begin) override;
+  Status OnCommit(const TransactionEnd& end) override;
+  Status OnRelation(const Relation& relation, bool schema_changed) override;
+  Status OnChange(const Change& change) override;
+  Status OnStreamStart(Xid xid, bool first_segment) override;
+
+ private:
+  struct Table {
+    bool selected = false;
+    std::string name;  // schema.table
+    sink::SourceRelation source;
+    std::shared_ptr<const sink::TableDescriptor> descriptor;
+    std::unique_ptr<sink::RowEncoder> encoder;
+    sink::EncodedBatch batch;  // open rows, not yet in group_
+    Lsn first_commit = kInvalidLsn, last_commit = kInvalidLsn;
+    // Where the open transaction's rows start in `batch` (rolled back on reconnect).
+    bool txn_marked = false;
+    std::size_t txn_bytes = 0, txn_rows = 0;
+  };
+
+  Status ResetDecoder();
+  Status HandleTruncate(const Change& change, Table* table);
+  Status EncodeRow(const Change& change, Table* table);
+  Status ResolveUnchanged(const Change& change, Table* table,
+                          const std::vector<std::size_t>& columns, bool* row_exists);
+  Result<sink::SourceColumn> DescribeColumn(const RelationColumn& column);
+  void CloseBatch(Table* table);
+  // Appends group_ (all tables' open rows) to the spool. `complete` = the LSN the group
+  // completes (kInvalidLsn: none).
+  Status AppendGroup();
+  void ReportProgress();
+  Status Sql(SqlSession** out);
+
+  CaptureOptions options_;
+  spool::SpoolWriter* spool_;
+  DescriptorStore* descriptors_;
+  sink::DeadLetterWriter* dead_letters_;
+  PipelineMetrics* metrics_;
+  const Cancellation* cancel_;
+
+  std::unique_ptr<ReplicationStream> stream_;
+  std::unique_ptr<PgoutputDecoder> decoder_;
+  std::unique_ptr<SqlSession> sql_;
+  std::unordered_map<Oid, Table> tables_;
+  std::unordered_map<Oid, sink::SourceColumn> type_cache_;
+
+  std::vector<spool::Record> group_;
+  std::size_t group_bytes_ = 0;  // group_ + open batches
+
+  // Transaction state.
+  bool in_txn_ = false;
+  bool skip_txn_ = false;
+  Lsn txn_commit_lsn_ = kInvalidLsn;
+  std::int64_t txn_commit_time_us_ = 0;
+  std::vector<Table*> txn_tables_;
+
+  Lsn committed_lsn_ = kInvalidLsn;  // last commit whose rows are all in group_/batches/spool
+  Lsn appended_lsn_ = kInvalidLsn;   // last commit fully appended to the spool
+  Lsn skip_through_ = kInvalidLsn;   // drop transactions with commit LSN <= this
+  Lsn idle_confirm_ = kInvalidLsn;   // a position with nothing pending behind it
+
+  std::vector<sink::SourceValue> new_values_, old_values_;
+  std::vector<std::string> resolved_;  // storage for unchanged TOAST values read back
+};
+
+}  // namespace pg2bq::agent::pipeline

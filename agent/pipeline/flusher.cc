@@ -1,0 +1,368 @@
+#include "agent/pipeline/flusher.h"
+
+#include <spdlog/spdlog.h>
+
+#include <nlohmann/json.hpp>
+#include <random>
+
+#include "agent/pipeline/table_data.h"
+#include "common/lsn.h"
+#include "sink/row_encoder.h"
+
+namespace pg2bq::agent::pipeline {
+
+namespace {
+
+// Reads a varint at *p (ProtoRows framing); false when truncated.
+bool ReadVarint(const char** p, const char* end, std::uint64_t* v) {
+  *v = 0;
+  for (int shift = 0; shift < 64 && *p < end; shift += 7) {
+    const auto b = static_cast<unsigned char>(*(*p)++);
+    *v |= static_cast<std::uint64_t>(b & 0x7f) << shift;
+    if (!(b & 0x80)) return true;
+  }
+  return false;
+}
+
+// Rebuilds an EncodedBatch's row index from the serialized ProtoRows bytes of a spool record.
+Status IndexRows(spool::RowBatch& rb, sink::EncodedBatch* out) {
+  out->descriptor_version = rb.descriptor_version;
+  out->proto_rows = std::move(rb.rows);
+  out->rows.clear();
+  const char* begin = out->proto_rows.data();
+  const char* p = begin;
+  const char* end = p + out->proto_rows.size();
+  while (p < end) {
+    const char* start = p;
+    std::uint64_t tag = 0, len = 0;
+    if (!ReadVarint(&p, end, &tag) || tag != 0x0a || !ReadVarint(&p, end, &len) ||
+        len > static_cast<std::uint64_t>(end - p)) {
+      return Status::Corruption("spool row batch of table " + std::to_string(rb.table_id) +
+                                " is not a ProtoRows message");
+    }
+    p += len;
+    sink::EncodedRowInfo info;
+    info.offset = static_cast<std::uint32_t>(start - begin);
+    info.size = static_cast<std::uint32_t>(p - start);
+    info.commit_lsn = rb.last_commit_lsn;  // for messages and dead letters
+    out->rows.push_back(info);
+  }
+  if (out->rows.size() != rb.row_count) {
+    return Status::Corruption("spool row batch of table " + std::to_string(rb.table_id) + " has " +
+                              std::to_string(out->rows.size()) + " rows, header says " +
+                              std::to_string(rb.row_count));
+  }
+  return Status::Ok();
+}
+
+// A key value from tabledata.list as the PostgreSQL text form the row encoder reads.
+Result<std::string> KeyText(const nlohmann::json& v, const std::string& bq_type,
+                            const std::string& column) {
+  if (!v.is_string()) return Status::FailedPrecondition("key column " + column + " is NULL");
+  if (bq_type == "INT64" || bq_type == "INTEGER" || bq_type == "STRING" || bq_type == "NUMERIC" ||
+      bq_type == "BIGNUMERIC" || bq_type == "DATE" || bq_type == "BOOL" || bq_type == "BOOLEAN") {
+    return v.get<std::string>();
+  }
+  return Status::FailedPrecondition("TRUNCATE by key deletion does not support key column " +
+                                    column + " of type " + bq_type);
+}
+
+}  // namespace
+
+Flusher::Flusher(FlusherOptions options, spool::SpoolWriter* spool, DescriptorStore* descriptors,
+                 sink::DeadLetterWriter* dead_letters, PipelineMetrics* metrics)
+    : options_(std::move(options)),
+      spool_(spool),
+      descriptors_(descriptors),
+      dead_letters_(dead_letters),
+      metrics_(metrics) {}
+
+Flusher::~Flusher() {
+  Abort();
+}
+
+Status Flusher::Start() {
+  channel_ = sink::MakeWriteChannel(options_.endpoint);
+  acked_ = checkpointed_ = read_pos_ = spool_->start_position();
+  if (auto cp = spool_->last_checkpoint()) acked_lsn_ = cp->acked_lsn;
+  const int n = std::max(1, options_.parallelism);
+  workers_.resize(static_cast<std::size_t>(n));
+  for (auto& w : workers_)
+    w.queue = std::make_unique<BoundedQueue<WorkItem>>(16);
+  for (int i = 0; i < n; ++i)
+    workers_[i].thread = std::thread([this, i] { WorkerLoop(i); });
+  dispatcher_ = std::thread([this] { DispatchLoop(); });
+  return Status::Ok();
+}
+
+void Flusher::Fail(const Status& s) {
+  std::lock_guard lock(mu_);
+  if (failure_.ok()) {
+    failure_ = s;
+    spdlog::error("flusher stopped: {}", s.ToString());
+  }
+}
+
+Status Flusher::failure() const {
+  std::lock_guard lock(mu_);
+  return failure_;
+}
+
+bool Flusher::caught_up() const {
+  std::lock_guard lock(mu_);
+  return acked_ >= spool_->durable_end();
+}
+
+std::uint64_t Flusher::Track(const spool::SpoolEntry& e, Lsn lsn) {
+  std::lock_guard lock(mu_);
+  tracked_.push_back({e.next, lsn, false});
+  read_pos_ = e.next;
+  return tracked_base_ + tracked_.size() - 1;
+}
+
+void Flusher::Done(std::uint64_t seq) {
+  std::lock_guard lock(mu_);
+  tracked_[seq - tracked_base_].done = true;
+  while (!tracked_.empty() && tracked_.front().done) {
+    acked_ = tracked_.front().next;
+    if (tracked_.front().lsn != kInvalidLsn)
+      acked_lsn_ = std::max(acked_lsn_, tracked_.front().lsn);
+    tracked_.pop_front();
+    ++tracked_base_;
+  }
+  metrics_->acked_lsn->Set(static_cast<double>(acked_lsn_));
+}
+
+Status Flusher::WriteCheckpoint() {
+  spool::Checkpoint cp;
+  {
+    std::lock_guard lock(mu_);
+    if (acked_ == checkpointed_) return Status::Ok();
+    cp.position = acked_;
+    cp.acked_lsn = acked_lsn_;
+  }
+  PG2BQ_RETURN_IF_ERROR(spool_->Acknowledge(cp));
+  std::lock_guard lock(mu_);
+  checkpointed_ = cp.position;
+  return Status::Ok();
+}
+
+void Flusher::DispatchLoop() {
+  auto reader = spool::SpoolReader::Open(spool_->options().dir, read_pos_, spool_->tail());
+  if (!reader.ok()) return Fail(reader.status());
+  auto last_checkpoint = std::chrono::steady_clock::now();
+  while (!stop_dispatch_.load()) {
+    const auto now = std::chrono::steady_clock::now();
+    if (now - last_checkpoint >= options_.checkpoint_interval) {
+      Status s = WriteCheckpoint();
+      if (!s.ok()) return Fail(s);
+      last_checkpoint = now;
+    }
+    auto next = (*reader)->Next();
+    if (!next.ok()) return Fail(next.status());
+    if (!next->has_value()) {
+      (*reader)->WaitForMore(std::chrono::milliseconds(50));
+      continue;
+    }
+    spool::SpoolEntry& e = **next;
+    if (auto* rb = std::get_if<spool::RowBatch>(&e.record)) {
+      WorkItem item;
+      item.seq = Track(e, rb->last_commit_lsn);
+      item.table_id = rb->table_id;
+      if (rb->descriptor_version != 0) {
+        auto d = descriptors_->Find(rb->table_id, rb->descriptor_version);
+        if (!d.ok()) return Fail(d.status());
+        item.descriptor = *d;
+      }
+      item.batch = std::move(*rb);
+      auto& q = *workers_[item.table_id % workers_.size()].queue;
+      for (;;) {
+        const auto r = q.PushFor(std::move(item), std::chrono::milliseconds(100));
+        if (r == QueueResult::kOk) break;
+        if (r == QueueResult::kClosed || stop_dispatch_.load()) return;
+      }
+    } else {
+      // Descriptor versions are also in the descriptor store; commit/abort/snapshot
+      // markers need no sending.
+      Done(Track(e, kInvalidLsn));
+    }
+  }
+}
+
+void Flusher::WorkerLoop(int index) {
+  std::map<std::uint32_t, TargetTable> tables;
+  auto& q = *workers_[static_cast<std::size_t>(index)].queue;
+  WorkItem item;
+  std::mt19937_64 rng{std::random_device{}()};
+  while (q.Pop(&item) == QueueResult::kOk) {
+    for (int attempt = 1;; ++attempt) {
+      if (cancel_.cancelled()) return;
+      Status s = Flush(item, &tables);
+      if (s.ok()) break;
+      if (cancel_.cancelled()) return;
+      if (s.code() == Status::Code::kCorruption || s.code() == Status::Code::kInternal) {
+        return Fail(s);
+      }
+      metrics_->flush_retries->Increment();
+      const auto delay =
+          std::chrono::milliseconds(std::min<std::int64_t>(30000, 100LL << std::min(attempt, 8)));
+      spdlog::warn("flush of table {} (commit {}) failed, retry {} in {} ms: {}", item.table_id,
+                   FormatLsn(item.batch.last_commit_lsn), attempt, delay.count(), s.ToString());
+      if (!cancel_.SleepFor(delay / 2 + std::chrono::milliseconds(rng() % (delay.count() / 2 + 1))))
+        return;
+    }
+    Done(item.seq);
+  }
+}
+
+Status Flusher::EnsureTable(const sink::TableDescriptor& d, TargetTable* target) {
+  if (target->ensured_version >= d.version) return Status::Ok();
+  sink::TableManager manager(options_.tables);
+  PG2BQ_ASSIGN_OR_RETURN(auto sync, manager.EnsureTable(d));
+  if (sync.created_table) spdlog::info("created BigQuery table {}", target->table_id);
+  if (!sync.added_columns.empty())
+    spdlog::info("added {} column(s) to BigQuery table {}", sync.added_columns.size(),
+                 target->table_id);
+  target->ensured_version = d.version;
+  return Status::Ok();
+}
+
+Status Flusher::Flush(WorkItem& item, std::map<std::uint32_t, TargetTable>* tables) {
+  TargetTable& target = (*tables)[item.table_id];
+  if (item.descriptor) {
+    if (target.table_id.empty()) {
+      target.table_id = sink::TableManager::TableIdFor(*item.descriptor);
+      sink::TableManager manager(options_.tables);
+      target.writer = std::make_unique<sink::TableWriter>(channel_, options_.endpoint.tokens,
+                                                          manager.TablePath(target.table_id),
+                                                          options_.writer, dead_letters_);
+    }
+    PG2BQ_RETURN_IF_ERROR(EnsureTable(*item.descriptor, &target));
+    sink::EncodedBatch batch;
+    PG2BQ_RETURN_IF_ERROR(IndexRows(item.batch, &batch));
+    const auto started = std::chrono::steady_clock::now();
+    const auto dead_before = target.writer->stats().dead_letters;
+    Status s = target.writer->Append(*item.descriptor, batch, cancel_);
+    // Keep the rows for a retry (Append does not consume them).
+    item.batch.rows = std::move(batch.proto_rows);
+    if (!s.ok()) return s;
+    metrics_->append_seconds->Observe(
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
+    metrics_->rows_flushed->Increment(batch.rows.size());
+    metrics_->batches_flushed->Increment();
+    metrics_->dead_letters->Increment(target.writer->stats().dead_letters - dead_before);
+    return Status::Ok();
+  }
+  return Truncate(item, &target);
+}
+
+// TRUNCATE: every key the target holds is deleted with the truncate's change sequence
+// number. A row inserted after the TRUNCATE carries a higher sequence number, so neither
+// a replay of these deletes nor their order relative to later rows can remove it.
+Status Flusher::Truncate(WorkItem& item, TargetTable* target) {
+  const auto meta = nlohmann::json::parse(item.batch.rows, nullptr, false);
+  if (meta.is_discarded() || !meta.value("truncate", false))
+    return Status::Corruption("spool: malformed TRUNCATE record for table " +
+                              std::to_string(item.table_id));
+  const std::uint32_t version = meta.value("descriptor_version", 0u);
+  if (version == 0) return Status::Ok();  // the table never had a row replicated
+  PG2BQ_ASSIGN_OR_RETURN(auto d, descriptors_->Find(item.table_id, version));
+  if (d->mode != sink::WriteMode::kCdc) {
+    spdlog::warn("TRUNCATE of change-log table {}.{} is not applied (history is kept)",
+                 d->pg_schema, d->pg_table);
+    return Status::Ok();
+  }
+  const std::string table_id = sink::TableManager::TableIdFor(*d);
+  if (target->table_id.empty()) {
+    target->table_id = table_id;
+    sink::TableManager manager(options_.tables);
+    target->writer = std::make_unique<sink::TableWriter>(channel_, options_.endpoint.tokens,
+                                                         manager.TablePath(table_id),
+                                                         options_.writer, dead_letters_);
+  }
+  // Which tabledata columns hold the key, and their source column indexes.
+  TableData schema;
+  std::vector<std::vector<nlohmann::json>> keys;
+  std::vector<int> key_pos;  // tabledata index per descriptor column (-1: not a key)
+  Status listed = ListTableRows(options_.tables, table_id, &schema, [&](const auto& row) {
+    if (key_pos.empty()) {
+      for (const auto& col : d->columns) {
+        int pos = -1;
+        if (col.is_key)
+          for (std::size_t i = 0; i < schema.columns.size(); ++i)
+            if (schema.columns[i] == col.bq_name) pos = static_cast<int>(i);
+        key_pos.push_back(pos);
+      }
+    }
+    keys.push_back(row);
+    return Status::Ok();
+  });
+  if (listed.code() == Status::Code::kNotFound) return Status::Ok();
+  PG2BQ_RETURN_IF_ERROR(listed);
+  if (keys.empty()) return Status::Ok();
+  sink::RowEncoder encoder(d, options_.policies);
+  sink::EncodedBatch batch;
+  std::vector<std::string> texts(d->columns.size());
+  std::vector<sink::SourceValue> values(d->columns.size());
+  for (const auto& row : keys) {
+    for (std::size_t c = 0; c < d->columns.size(); ++c) {
+      values[c] = sink::SourceValue::Null();
+      if (key_pos[c] < 0) continue;
+      PG2BQ_ASSIGN_OR_RETURN(texts[c], KeyText(row[static_cast<std::size_t>(key_pos[c])],
+                                               schema.types[static_cast<std::size_t>(key_pos[c])],
+                                               d->columns[c].bq_name));
+      values[c] = sink::SourceValue::Text(texts[c]);
+    }
+    sink::SourceChange change;
+    change.kind = sink::ChangeKind::kDelete;
+    change.commit_lsn = item.batch.last_commit_lsn;
+    change.ordinal = meta.value("ordinal", std::uint64_t{0});
+    change.old_values = values;
+    auto r = encoder.Encode(change, &batch);
+    if (r.outcome != sink::EncodeResult::Outcome::kEncoded)
+      return Status::Internal("TRUNCATE of " + table_id +
+                              ": cannot encode key delete: " + r.reason);
+  }
+  PG2BQ_RETURN_IF_ERROR(target->writer->Append(*d, batch, cancel_));
+  metrics_->truncates->Increment();
+  spdlog::info("TRUNCATE applied to {}: {} keys deleted", table_id, keys.size());
+  return Status::Ok();
+}
+
+Status Flusher::Drain(std::chrono::steady_clock::time_point deadline) {
+  const spool::Position target = spool_->durable_end();
+  Status result = Status::Ok();
+  for (;;) {
+    {
+      std::lock_guard lock(mu_);
+      if (!failure_.ok()) {
+        result = failure_;
+        break;
+      }
+      if (acked_ >= target) break;
+    }
+    if (std::chrono::steady_clock::now() >= deadline) {
+      result = Status::Unavailable(
+          "shutdown deadline passed before BigQuery acknowledged "
+          "everything; the rest stays in the spool");
+      break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  Abort();
+  return result;
+}
+
+void Flusher::Abort() {
+  stop_dispatch_.store(true);
+  cancel_.Cancel();
+  if (dispatcher_.joinable()) dispatcher_.join();
+  for (auto& w : workers_)
+    w.queue->Close();
+  for (auto& w : workers_)
+    if (w.thread.joinable()) w.thread.join();
+  Status s = WriteCheckpoint();
+  if (!s.ok()) spdlog::error("final checkpoint: {}", s.ToString());
+}
+
+}  // namespace pg2bq::agent::pipeline

@@ -1,0 +1,173 @@
+// `pg2bq run --config FILE`: the always-on agent. Threads: the capture reader (slot ->
+// decoder -> row encoder -> spool), the flusher's dispatcher and per-table workers
+// (spool -> BigQuery, checkpoints), the metrics/health HTTP endpoint and the signal
+// watcher. SIGTERM/SIGINT: stop reading, make the spool durable, confirm it to
+// PostgreSQL, flush what BigQuery accepts within runtime.shutdown_timeout, checkpoint,
+// exit 0. docs/OPERATIONS.md describes operating it.
+#include <spdlog/spdlog.h>
+
+#include <atomic>
+#include <cstdio>
+#include <filesystem>
+#include <thread>
+
+#include "agent/cancellation.h"
+#include "agent/config.h"
+#include "agent/http_endpoint.h"
+#include "agent/logging.h"
+#include "agent/metrics.h"
+#include "agent/pipeline/capture.h"
+#include "agent/pipeline/descriptor_store.h"
+#include "agent/pipeline/flusher.h"
+#include "agent/pipeline/pipeline_metrics.h"
+#include "agent/pipeline/target_setup.h"
+#include "agent/signals.h"
+#include "spool/spool_writer.h"
+
+namespace pg2bq::agent {
+
+namespace {
+
+void PrintRunUsage(std::FILE* out) {
+  std::fprintf(out,
+               "usage: pg2bq run --config FILE [--section.key=VALUE ...]\n\n"
+               "Replicates the published tables into BigQuery until SIGTERM/SIGINT.\n"
+               "Settings: docs/CONFIG.md (`pg2bq config check` validates them).\n"
+               "Exit status: 0 after a clean stop, 1 on a fatal error.\n");
+}
+
+spool::FsyncPolicy ToPolicy(FsyncMode m) {
+  switch (m) {
+    case FsyncMode::kAlways:
+      return spool::FsyncPolicy::kAlways;
+    case FsyncMode::kOff:
+      return spool::FsyncPolicy::kOff;
+    case FsyncMode::kBatch:
+      break;
+  }
+  return spool::FsyncPolicy::kBatch;
+}
+
+int Fatal(const std::string& what, const Status& s) {
+  spdlog::error("{}: {}", what, s.ToString());
+  std::fprintf(stderr, "pg2bq run: %s: %s\n", what.c_str(), s.ToString().c_str());
+  return 1;
+}
+
+}  // namespace
+
+int RunRunCommand(int argc, char** argv) {
+  std::vector<std::string> args(argv + 1, argv + argc);
+  for (const auto& a : args) {
+    if (a == "--help" || a == "-h") {
+      PrintRunUsage(stdout);
+      return 0;
+    }
+  }
+  auto config = pipeline::LoadConfigForCommand(args, "run");
+  if (!config) return 1;
+  InstallLogging(config->runtime.log_format, config->runtime.log_level);
+
+  Cancellation shutdown;
+  auto signals = SignalWatcher::Start(
+      &shutdown, {[](int signo) { spdlog::info("signal {}: stopping", signo); }, nullptr, 1});
+  if (!signals.ok()) return Fatal("signals", signals.status());
+
+  std::error_code ec;
+  std::filesystem::create_directories(config->runtime.state_dir, ec);
+  if (ec) {
+    return Fatal("state dir " + config->runtime.state_dir, Status::IoError(ec.message()));
+  }
+
+  spool::SpoolOptions so;
+  so.dir = config->spool.dir;
+  so.max_bytes = config->spool.budget_bytes;
+  so.fsync = ToPolicy(config->spool.fsync);
+  so.batch_delay = config->spool.fsync_delay;
+  so.segment_bytes = config->spool.segment_bytes;
+  auto spool = spool::SpoolWriter::Open(so);
+  if (!spool.ok()) return Fatal("spool " + so.dir, spool.status());
+
+  sink::DescriptorOptions dopts;
+  dopts.changelog_for_keyed_tables = config->target.mode == TableMode::kChangeLog;
+  pipeline::DescriptorStore descriptors(config->runtime.state_dir + "/descriptors", dopts);
+  if (Status s = descriptors.Load(); !s.ok()) return Fatal("descriptor store", s);
+  sink::DeadLetterWriter dead_letters(config->runtime.state_dir + "/dead_letters.jsonl");
+
+  MetricsRegistry registry;
+  auto metrics = pipeline::PipelineMetrics::Register(&registry);
+  if (!metrics.ok()) return Fatal("metrics", metrics.status());
+  auto target = pipeline::MakeTargetSetup(*config);
+  if (!target.ok()) return Fatal("target credentials", target.status());
+
+  pipeline::CaptureOptions co;
+  co.stream.dsn = config->source.ConnInfo();
+  co.stream.slot = config->replication.slot;
+  co.stream.publications = {config->replication.publication};
+  co.stream.create_slot = config->replication.create_slot;
+  co.stream.create_publication = config->replication.create_publication;
+  co.stream.messages = config->replication.logical_messages == LogicalMessageMode::kPass;
+  co.sql_dsn = config->source.ConnInfo();
+  co.tables = config->tables;
+  co.truncate = config->target.truncate;
+  co.group_max_bytes = config->flush.batch_max_bytes;
+  pipeline::Capture capture(co, spool->get(), &descriptors, &dead_letters, &*metrics, &shutdown);
+  if (Status s = capture.Start(); !s.ok()) return Fatal("source", s);
+
+  pipeline::FlusherOptions fo;
+  fo.parallelism = config->flush.parallelism;
+  fo.endpoint = target->endpoint;
+  fo.tables = target->tables;
+  pipeline::Flusher flusher(fo, spool->get(), &descriptors, &dead_letters, &*metrics);
+  if (Status s = flusher.Start(); !s.ok()) return Fatal("flusher", s);
+
+  std::unique_ptr<HttpEndpoint> http;
+  if (!config->runtime.metrics_address.empty()) {
+    auto h = HttpEndpoint::Start(config->runtime.metrics_address, &registry,
+                                 [&]() { return flusher.failure(); });
+    if (!h.ok()) return Fatal("metrics endpoint", h.status());
+    http = std::move(*h);
+    spdlog::info("metrics on http://{}:{}/metrics", http->host(), http->port());
+  }
+  registry
+      .AddCallbackGauge(
+          "pg2bq_spool_bytes", "Bytes in spool segments and spill files",
+          [&]() { return static_cast<double>((*spool)->metrics().bytes_on_disk.load()); })
+      .ok();
+
+  Status capture_status;
+  std::atomic<bool> capture_done{false};
+  std::thread reader([&] {
+    capture_status = capture.Run();
+    capture_done.store(true);
+  });
+  spdlog::info("pg2bq run: replicating slot {} into {}.{}", config->replication.slot,
+               config->target.project, config->target.dataset);
+  int exit_code = 0;
+  while (!shutdown.cancelled() && !capture_done.load()) {
+    if (Status f = flusher.failure(); !f.ok()) {
+      exit_code = 1;
+      break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  shutdown.Cancel();
+  (*spool)->Cancel();
+  reader.join();
+  if (!capture_status.ok()) {
+    spdlog::error("reader: {}", capture_status.ToString());
+    exit_code = 1;
+  }
+  const auto deadline = std::chrono::steady_clock::now() + config->runtime.shutdown_timeout;
+  Status drained = flusher.Drain(deadline);
+  if (!drained.ok()) spdlog::warn("flush at shutdown: {}", drained.ToString());
+  if (http) http->Stop();
+  if (Status s = (*spool)->Close(); !s.ok()) {
+    spdlog::error("closing the spool: {}", s.ToString());
+    exit_code = 1;
+  }
+  spdlog::info("pg2bq run: stopped ({})", exit_code == 0 ? "clean" : "error");
+  return exit_code;
+}
+
+}  // namespace pg2bq::agent
