@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 #include <libpq-fe.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -925,6 +926,22 @@ ConfigLoadResult LoadAgentConfig(const ConfigInputs& inputs) {
         } catch (const po::error& e) {
           problems.push_back(fmt::format("config file {}: {}", config_path, e.what()));
         }
+      }
+    }
+  }
+
+  // A password in a file others can read is readable by every local user.
+  struct stat st {};
+  if (!config_path.empty() && stat(config_path.c_str(), &st) == 0 && (st.st_mode & S_IROTH)) {
+    for (const auto& [key, setting] : from_file) {
+      const KeySpec* spec = FindKey(key);
+      bool secret_in_dsn = key == "source.dsn" && setting.values.size() == 1 &&
+                           RedactDsn(setting.values[0]).find(kMaskedSecret) != std::string::npos;
+      if ((spec != nullptr && spec->secret) || secret_in_dsn) {
+        result.warnings.push_back(fmt::format(
+            "{}: {} holds a secret but the file is readable by all users (chmod 600, or use env "
+            "PG2BQ_SOURCE_PASSWORD / a passfile)",
+            setting.origin.where, key));
       }
     }
   }

@@ -2,6 +2,7 @@
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <fstream>
@@ -345,6 +346,21 @@ TEST_F(ConfigTest, SourceDsnAndIndividualKeysMergeAndSecretsStayHidden) {
     EXPECT_THAT(shown, HasSubstr("host='db.example'"));
   }
   EXPECT_THAT(s.RedactedConnInfo(), HasSubstr("password='********'"));
+}
+
+TEST_F(ConfigTest, WarnsAboutSecretsInAWorldReadableFile) {
+  std::string file = WriteFile(
+      "[source]\ndsn = host=x password=pw1\npassword = pw2\n[target]\nproject = p\ndataset = d\n");
+  ASSERT_EQ(chmod(file.c_str(), 0644), 0);
+  ConfigLoadResult r = Load({"--config", file});
+  ASSERT_TRUE(r.ok()) << Joined(r.problems);
+  EXPECT_THAT(r.warnings,
+              testing::UnorderedElementsAre(
+                  HasSubstr(file + ":2: source.dsn holds a secret but the file is readable by all"),
+                  HasSubstr(file + ":3: source.password holds a secret")));
+  EXPECT_THAT(Joined(r.warnings), Not(HasSubstr("pw")));
+  ASSERT_EQ(chmod(file.c_str(), 0600), 0);
+  EXPECT_THAT(Load({"--config", file}).warnings, IsEmpty());
 }
 
 TEST_F(ConfigTest, PasswordKeyIsRedactedEverywhere) {
