@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -23,6 +24,9 @@ Status EmulatorProcess::Start(const std::vector<std::string>& extra_args) {
   pid_ = fork();
   if (pid_ < 0) return Status::IoError("fork failed");
   if (pid_ == 0) {
+    // Die with the test process even if it crashes before its destructors
+    // run: a leaked emulator would outlive the test.
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
     dup2(out[1], STDOUT_FILENO);
     close(out[0]);
     close(out[1]);
