@@ -9,7 +9,7 @@ PACKAGES=(
   libprotobuf-dev protobuf-compiler libgrpc++-dev protobuf-compiler-grpc
   libzstd-dev zstd libspdlog-dev libfmt-dev libboost-program-options-dev
   libgtest-dev libgmock-dev libbenchmark-dev
-  libsqlite3-dev sqlite3 nlohmann-json3-dev libcpp-httplib-dev
+  libsqlite3-dev sqlite3 nlohmann-json3-dev libcpp-httplib-dev libssl-dev
   util-linux procps
 )
 
