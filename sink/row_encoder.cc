@@ -266,8 +266,9 @@ RowEncoder::ValueOutcome RowEncoder::EncodeScalar(const DescriptorColumn& col, c
         micros = v.int64 == kPgTimestampPosInfinity ? kMaxTimestampMicros : kMinTimestampMicros;
         clamp_issue(std::string(what) + " infinity clamped to BigQuery's limit");
       } else {
-        // PostgreSQL's range (4713 BC .. 294276 AD) fits int64 after the epoch shift.
-        micros = v.int64 + kPgEpochMicrosFromUnix;
+        // Binary input can hold any int64 (PostgreSQL itself stays within 4713 BC .. 294276 AD);
+        // an overflowing shift is simply out of range.
+        if (__builtin_add_overflow(v.int64, kPgEpochMicrosFromUnix, &micros)) micros = INT64_MAX;
         if (micros < kMinTimestampMicros || micros > kMaxTimestampMicros) {
           if (policies_.out_of_range != ValuePolicy::kClamp)
             return Apply(policies_.out_of_range, col, text(),

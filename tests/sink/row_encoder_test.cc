@@ -519,6 +519,12 @@ TEST(RowEncoderBinaryTest, BinaryValuesEncodeLikeText) {
   auto row = parser.Parse(b.RowMessage(0));
   EXPECT_EQ(I64(*row, "id"), 42);
   EXPECT_EQ(I64(*row, "at"), 946684801000000LL);
+  // Found by the fuzzer: an int64 near the maximum must not overflow the epoch shift.
+  const std::string huge("\x7f\xff\xff\xff\xff\xff\xff\xf2", 8);
+  v[1] = {ValueState::kBinary, huge};
+  res = enc.Encode(c, &b);
+  EXPECT_EQ(res.outcome, EncodeResult::Outcome::kRejected);
+  EXPECT_NE(res.reason.find("outside BigQuery"), std::string::npos) << res.reason;
   // A binary value of the wrong length is a clear rejection, not a crash.
   const std::string short_bytes("\0\x2a", 2);
   v[1] = {ValueState::kBinary, short_bytes};
