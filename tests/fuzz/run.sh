@@ -6,7 +6,7 @@ cd "$(dirname "$0")/../.."
 secs=${1:-60}
 CC=clang CXX=clang++ cmake -S . -B build-fuzz -G Ninja -DPG2BQ_FUZZ=ON -DPG2BQ_UNIT_ONLY=ON \
   -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
-cmake --build build-fuzz -j2
+cmake --build build-fuzz -j2 --target fuzz_all
 shopt -s nullglob
 targets=(build-fuzz/fuzz/*)
 if [ ${#targets[@]} -eq 0 ]; then
