@@ -7,6 +7,7 @@ int RunSpoolCommand(int argc, char** argv);   // spool_command.cc
 int RunConfigCommand(int argc, char** argv);  // config_command.cc
 int RunRunCommand(int argc, char** argv);     // run_command.cc
 int RunVerifyCommand(int argc, char** argv);  // verify_command.cc
+int RunStatusCommand(int argc, char** argv);  // status_command.cc
 }  // namespace pg2bq::agent
 
 namespace pg2bq::agent {
@@ -22,6 +23,7 @@ const Command kCommands[] = {
     {"run", "replicate the published tables into BigQuery (the always-on agent)", RunRunCommand},
     {"verify", "compare each replicated table with its BigQuery copy; exit 1 on a difference",
      RunVerifyCommand},
+    {"status", "spool, tables, dead letters, slot and live metrics of the agent", RunStatusCommand},
 };
 const int kCommandCount = sizeof(kCommands) / sizeof(kCommands[0]);
 

@@ -148,6 +148,11 @@ TEST_F(RunE2eTest, InsertsUpdatesDeletesKeyChangeToastTruncate) {
   agent->Signal(SIGTERM);
   CliResult stopped = agent->Wait(60s);
   EXPECT_EQ(stopped.exit_code, 0) << stopped.err;
+  CliResult status = RunCli({"status", "--config", config_}, 60s);
+  EXPECT_EQ(status.exit_code, 0) << status.out << status.err;
+  EXPECT_NE(status.out.find("tables: 2"), std::string::npos) << status.out;
+  EXPECT_NE(status.out.find("dead letters: 0"), std::string::npos) << status.out;
+  EXPECT_NE(status.out.find("slot e2e: inactive"), std::string::npos) << status.out;
   Sql("INSERT INTO orders VALUES (777777, 'late', 1, NULL, 1, false)");
   CliResult diff = RunCli({"verify", "--config", config_}, 60s);
   EXPECT_EQ(diff.exit_code, 1) << diff.out;
@@ -174,6 +179,13 @@ TEST_F(RunE2eTest, SigkillAndRestartLoseNothing) {
           std::to_string(base));
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(50 + 70 * round));
+    if (round == 2) {
+      // PostgreSQL restarts under the running agent: it reconnects and resumes.
+      Status restarted = pg_->Restart("immediate");
+      ASSERT_TRUE(restarted.ok()) << restarted.ToString();
+      Sql("INSERT INTO t VALUES (-1, -1, 'after restart')");
+      std::this_thread::sleep_for(500ms);
+    }
     agent->Signal(SIGKILL);
     agent->Wait(10s);
     agent = StartAgent();
