@@ -70,6 +70,9 @@ Status Capture::Start() {
 
 Status Capture::ResetDecoder() {
   decoder_ = std::make_unique<PgoutputDecoder>(this);
+  // The server resends from the last confirmed position: transactions whose rows we
+  // already hold (appended or pending) must not be taken twice.
+  skip_through_ = std::max(skip_through_, committed_lsn_);
   in_txn_ = false;
   skip_txn_ = false;
   // Rows of a transaction cut off by the reconnect: the server sends it again.

@@ -131,6 +131,10 @@ void Flusher::Done(std::uint64_t seq) {
     ++tracked_base_;
   }
   metrics_->acked_lsn->Set(static_cast<double>(acked_lsn_));
+  const double received = metrics_->received_lsn->value();
+  metrics_->lag_bytes->Set(received > static_cast<double>(acked_lsn_)
+                               ? received - static_cast<double>(acked_lsn_)
+                               : 0.0);
 }
 
 Status Flusher::WriteCheckpoint() {
@@ -167,7 +171,7 @@ void Flusher::DispatchLoop() {
     spool::SpoolEntry& e = **next;
     if (auto* rb = std::get_if<spool::RowBatch>(&e.record)) {
       WorkItem item;
-      item.seq = Track(e, rb->last_commit_lsn);
+      item.seq = Track(e, rb->complete_through_lsn);
       item.table_id = rb->table_id;
       if (rb->descriptor_version != 0) {
         auto d = descriptors_->Find(rb->table_id, rb->descriptor_version);
@@ -184,7 +188,7 @@ void Flusher::DispatchLoop() {
     } else {
       // Descriptor versions are also in the descriptor store; commit/abort/snapshot
       // markers need no sending.
-      Done(Track(e, kInvalidLsn));
+      Done(Track(e, spool::CompleteThroughLsn(e.record)));
     }
   }
 }
