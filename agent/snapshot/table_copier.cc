@@ -1,0 +1,173 @@
+#include "agent/snapshot/table_copier.h"
+
+#include <libpq-fe.h>
+#include <spdlog/spdlog.h>
+
+#include <thread>
+#include <vector>
+
+#include "agent/pg_connection.h"
+#include "agent/snapshot/binary_copy_parser.h"
+#include "sink/encoded_batch.h"
+#include "sink/row_encoder.h"
+
+namespace pg2bq::agent::snapshot {
+
+std::string CopyChunk::Predicate() const {
+  std::string p = "ctid >= '(" + std::to_string(first_page) + ",0)'::tid";
+  if (end_page != 0) p += " AND ctid < '(" + std::to_string(end_page) + ",0)'::tid";
+  return p;
+}
+
+TableCopier::TableCopier(TableCopierOptions options, spool::SpoolWriter* spool,
+                         const Cancellation* cancel)
+    : options_(std::move(options)), spool_(spool), cancel_(cancel) {}
+
+std::string TableCopier::CopySql(const struct CopyChunk& chunk, const std::string& quoted_table,
+                                 const std::string& quoted_columns) const {
+  return "COPY (SELECT " + quoted_columns + " FROM " + quoted_table + " WHERE " +
+         chunk.Predicate() + ") TO STDOUT (FORMAT binary)";
+}
+
+Status TableCopier::AppendBatch(std::uint32_t rows, std::string* proto_rows) {
+  if (rows == 0) return Status::Ok();
+  spool::RowBatch rb;
+  rb.table_id = options_.relation.oid;
+  rb.descriptor_version = options_.descriptor->version;
+  rb.row_count = rows;
+  rb.first_commit_lsn = rb.last_commit_lsn = options_.snapshot_lsn - 1;
+  // Copied rows complete no transaction of the stream: they must not move durable_lsn.
+  rb.complete_through_lsn = kInvalidLsn;
+  rb.rows = std::move(*proto_rows);
+  const auto give_up = std::chrono::steady_clock::now() + options_.budget_patience;
+  while (true) {
+    auto pos = spool_->Append(rb);
+    if (pos.ok()) break;
+    // A full disk budget is back-pressure, not an error: BigQuery's acknowledgements free
+    // space. Anything else (I/O error, closed writer) ends the copy.
+    if (pos.status().code() != Status::Code::kResourceExhausted || std::chrono::steady_clock::now() > give_up)
+      return pos.status();
+    if (cancel_ != nullptr && cancel_->cancelled()) return Status::Aborted("copy cancelled");
+  }
+  proto_rows->clear();
+  return Status::Ok();
+}
+
+Status TableCopier::CopyChunk(const struct CopyChunk& chunk, CopyProgress* progress) {
+  const auto& rel = options_.relation;
+  const std::string what = rel.schema + "." + rel.name + " pages [" +
+                           std::to_string(chunk.first_page) + "," +
+                           (chunk.end_page ? std::to_string(chunk.end_page) : "end") + ")";
+  if (options_.snapshot_lsn == kInvalidLsn)
+    return Status::InvalidArgument("copy of " + what + ": no snapshot LSN");
+  PG2BQ_ASSIGN_OR_RETURN(auto conn, PgConnection::Connect(options_.dsn, ConnectionKind::kNormal,
+                                                          options_.io_timeout, cancel_));
+  auto exec = [&](const std::string& sql) -> Status {
+    auto r = conn->Exec(sql, options_.io_timeout, cancel_);
+    if (!r.ok()) return r.status().WithContext("copy of " + what);
+    return Status::Ok();
+  };
+  PG2BQ_RETURN_IF_ERROR(exec("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"));
+  PG2BQ_RETURN_IF_ERROR(
+      exec("SET TRANSACTION SNAPSHOT " + conn->QuoteLiteral(options_.snapshot_name)));
+
+  std::string columns;
+  for (const auto& c : rel.columns) {
+    if (!columns.empty()) columns += ", ";
+    columns += conn->QuoteIdentifier(c.name);
+  }
+  const std::string table = conn->QuoteIdentifier(rel.schema) + "." + conn->QuoteIdentifier(rel.name);
+  const std::string sql = CopySql(chunk, table, columns);
+  PGconn* pg = conn->raw();
+  if (PQsendQuery(pg, sql.c_str()) != 1)
+    return Status::Unavailable("copy of " + what + ": " + PQerrorMessage(pg));
+  {
+    // The COPY OUT result arrives first; wait for it without blocking forever.
+    const auto deadline = std::chrono::steady_clock::now() + options_.io_timeout;
+    while (true) {
+      if (PQconsumeInput(pg) != 1)
+        return Status::Unavailable("copy of " + what + ": " + PQerrorMessage(pg));
+      if (!PQisBusy(pg)) break;
+      PG2BQ_RETURN_IF_ERROR(conn->WaitSocket(false, deadline, cancel_));
+    }
+    PgResultPtr res(PQgetResult(pg));
+    if (!res || PQresultStatus(res.get()) != PGRES_COPY_OUT) {
+      std::string msg = res ? PQresultErrorMessage(res.get()) : PQerrorMessage(pg);
+      while (PGresult* r = PQgetResult(pg)) PQclear(r);
+      return Status::FailedPrecondition("copy of " + what + ": " + msg);
+    }
+  }
+
+  sink::RowEncoder encoder(options_.descriptor, options_.policies);
+  sink::EncodedBatch batch;
+  batch.descriptor_version = options_.descriptor->version;
+  BinaryCopyParser parser(rel.columns.size());
+  std::vector<CopyField> fields;
+  std::vector<sink::SourceValue> values(rel.columns.size());
+  std::uint32_t batch_rows = 0;
+  sink::SourceChange change;
+  change.kind = sink::ChangeKind::kInsert;
+  change.commit_lsn = options_.snapshot_lsn - 1;
+  change.ordinal = 0;
+  std::uint64_t rejected = 0;
+
+  bool done = false;
+  while (!done) {
+    char* buf = nullptr;
+    const int n = PQgetCopyData(pg, &buf, /*async=*/1);
+    if (n > 0) {
+      parser.Feed(std::string_view(buf, static_cast<std::size_t>(n)));
+      PQfreemem(buf);
+      progress->bytes.fetch_add(static_cast<std::uint64_t>(n), std::memory_order_relaxed);
+      while (true) {
+        auto step = parser.Next(&fields);
+        if (!step.ok())
+          return Status::Corruption("copy of " + what + ": " + step.status().message());
+        if (*step != BinaryCopyParser::Step::kTuple) break;
+        for (std::size_t i = 0; i < fields.size(); ++i) {
+          values[i] = fields[i].is_null
+                          ? sink::SourceValue::Null()
+                          : sink::SourceValue{sink::ValueState::kBinary, fields[i].bytes};
+        }
+        change.new_values = values;
+        auto r = encoder.Encode(change, &batch);
+        if (r.outcome != sink::EncodeResult::Outcome::kEncoded) {
+          if (rejected++ == 0)
+            spdlog::warn("copy of {}: row rejected by the encoder: {}", what, r.reason);
+          progress->rejected.fetch_add(1, std::memory_order_relaxed);
+          continue;
+        }
+        batch_rows += static_cast<std::uint32_t>(r.rows_appended);
+        progress->rows.fetch_add(1, std::memory_order_relaxed);
+        if (batch.proto_rows.size() >= options_.batch_max_bytes) {
+          PG2BQ_RETURN_IF_ERROR(AppendBatch(batch_rows, &batch.proto_rows));
+          batch.rows.clear();
+          batch_rows = 0;
+        }
+      }
+      continue;
+    }
+    if (n == 0) {  // nothing buffered: wait for the socket
+      PG2BQ_RETURN_IF_ERROR(conn->WaitSocket(
+          false, std::chrono::steady_clock::now() + options_.io_timeout, cancel_));
+      if (PQconsumeInput(pg) != 1)
+        return Status::Unavailable("copy of " + what + ": " + PQerrorMessage(pg));
+      continue;
+    }
+    if (n == -2) return Status::Unavailable("copy of " + what + ": " + PQerrorMessage(pg));
+    done = true;  // -1: COPY finished; its final result follows
+  }
+  PgResultPtr res(PQgetResult(pg));
+  if (!res || PQresultStatus(res.get()) != PGRES_COMMAND_OK) {
+    std::string msg = res ? PQresultErrorMessage(res.get()) : PQerrorMessage(pg);
+    return Status::Unavailable("copy of " + what + ": " + msg);
+  }
+  while (PGresult* r = PQgetResult(pg)) PQclear(r);
+  PG2BQ_RETURN_IF_ERROR(parser.Finish());
+  PG2BQ_RETURN_IF_ERROR(AppendBatch(batch_rows, &batch.proto_rows));
+  PG2BQ_RETURN_IF_ERROR(exec("COMMIT"));
+  spdlog::debug("copied {}: {} rows, {} bytes", what, parser.tuples(), parser.bytes_consumed());
+  return Status::Ok();
+}
+
+}  // namespace pg2bq::agent::snapshot
