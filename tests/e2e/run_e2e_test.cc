@@ -4,10 +4,12 @@
 #include <httplib.h>
 #include <signal.h>
 
+#include <atomic>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <memory>
+#include <random>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -31,6 +33,11 @@ class RunE2eTest : public ::testing::Test {
     Status s = emulator_->Start();
     ASSERT_TRUE(s.ok()) << s.ToString();
     config_ = dir_.path() + "/pg2bq.conf";
+    WriteConfig();
+  }
+
+  // The agent's config, pointing at the current emulator ports.
+  void WriteConfig() {
     std::ofstream f(config_);
     f << "[source]\n"
       << "host = " << pg_->host() << "\nport = " << pg_->port() << "\ndbname = postgres\n"
@@ -285,6 +292,78 @@ TEST_F(RunE2eTest, EmulatorOutageKeepsWalFlatThenDrains) {
       "outage: %d rows drained and verified in %.2f s (%.0f rows/s, includes retry "
       "backoff and verify polling)\n",
       kBatches * kRows, secs, kBatches * kRows / secs);
+  agent->Signal(SIGTERM);
+  EXPECT_EQ(agent->Wait(60s).exit_code, 0);
+}
+
+// Chaos: a continuous mixed workload while the agent is SIGKILLed 30 times at random
+// moments, PostgreSQL and the emulator are restarted, and the emulator injects errors.
+// At the end verify finds the target identical and nothing was dead-lettered.
+TEST_F(RunE2eTest, ChaosKillsRestartsAndFaults) {
+  Sql("CREATE TABLE acct (id integer PRIMARY KEY, balance bigint, note text)");
+  Sql("CREATE TABLE ledger (id bigserial PRIMARY KEY, acct integer, delta bigint)");
+  Sql("CREATE PUBLICATION e2e FOR ALL TABLES");
+  auto agent = StartAgent();
+  Sql("INSERT INTO acct SELECT g, 0, 'n' FROM generate_series(1, 200) g");
+  std::atomic<bool> stop{false};
+  std::atomic<int> committed{0};
+  std::thread workload([&] {
+    std::mt19937 rng(42);
+    while (!stop.load()) {
+      const int a = 1 + static_cast<int>(rng() % 400), d = static_cast<int>(rng() % 100) - 50;
+      std::string sql;
+      switch (rng() % 4) {
+        case 0:
+          sql = "INSERT INTO acct VALUES (" + std::to_string(a) + ", " + std::to_string(d) +
+                ", 'i') ON CONFLICT (id) DO UPDATE SET balance = acct.balance + 1";
+          break;
+        case 1:
+          sql = "BEGIN; UPDATE acct SET balance = balance + " + std::to_string(d) +
+                " WHERE id = " + std::to_string(a) + "; INSERT INTO ledger (acct, delta) VALUES (" +
+                std::to_string(a) + ", " + std::to_string(d) + "); COMMIT";
+          break;
+        case 2:
+          sql = "DELETE FROM acct WHERE id = " + std::to_string(a);
+          break;
+        default:
+          sql = "UPDATE acct SET id = id + 400 WHERE id = " + std::to_string(a) +
+                " AND NOT EXISTS (SELECT 1 FROM acct WHERE id = " + std::to_string(a + 400) + ")";
+      }
+      if (pg_->Exec(sql).ok()) committed.fetch_add(1);  // fails while PostgreSQL restarts
+      std::this_thread::sleep_for(2ms);
+    }
+  });
+  std::mt19937 rng(7);
+  for (int kill = 1; kill <= 30; ++kill) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100 + rng() % 600));
+    agent->Signal(SIGKILL);
+    agent->Wait(10s);
+    if (kill == 8 || kill == 22) {
+      Status restarted = pg_->Restart(kill == 8 ? "immediate" : "fast");
+      ASSERT_TRUE(restarted.ok()) << restarted.ToString();
+    }
+    if (kill == 12) SetFaults(R"({"error_rates": {"AppendRows": {"UNAVAILABLE": 0.2}}})");
+    if (kill == 16) {
+      // The emulator dies too (its SQLite state survives); it comes back on new ports.
+      emulator_->Kill();
+      Status s = emulator_->Start();
+      ASSERT_TRUE(s.ok()) << s.ToString();
+      WriteConfig();
+      SetFaults(R"({"error_rates": {"AppendRows": {"UNAVAILABLE": 0.2}}})");
+    }
+    if (kill == 24) SetFaults(R"({"error_rates": {}})");
+    agent = StartAgent();
+  }
+  stop.store(true);
+  workload.join();
+  std::printf("chaos: 30 SIGKILLs, 2 PostgreSQL restarts, 1 emulator kill, %d statements\n",
+              committed.load());
+  CliResult v = VerifyEventually(120s);
+  EXPECT_EQ(v.exit_code, 0) << v.out << v.err;
+  std::ifstream dead(dir_.path() + "/state/dead_letters.jsonl");
+  std::stringstream dead_text;
+  if (dead) dead_text << dead.rdbuf();
+  EXPECT_EQ(dead_text.str(), "");
   agent->Signal(SIGTERM);
   EXPECT_EQ(agent->Wait(60s).exit_code, 0);
 }
