@@ -1,12 +1,9 @@
 #!/usr/bin/env bash
-# pg2bq quick start: installs the Debian packages, builds pg2bq into build/, starts a
-# throw-away PostgreSQL 15 cluster (as the `postgres` OS user, in a temp dir, on a free
-# loopback port), creates a small shop schema, a publication and a pgoutput slot, runs
-# a sample workload, and shows `pg2bq stream` decoding every change from the slot.
-#
-# What it shows today: the replication stream and the pgoutput decoder (text and
-# binary mode). The BigQuery half of pg2bq (spool, Storage Write API sink) is not
-# wired into a command yet, so nothing is sent to BigQuery.
+# pg2bq quick start: installs the Debian packages, builds pg2bq and bq-emulator into build/,
+# starts a throw-away PostgreSQL 15 cluster (as the `postgres` OS user, in a temp dir, on a
+# free loopback port) and the local BigQuery emulator, creates a small shop schema, runs
+# `pg2bq run` while a realistic workload writes, shows the lag draining, and ends with
+# `pg2bq verify` comparing every table with its BigQuery copy.
 #
 # Everything it starts is stopped and removed on exit, also on Ctrl-C or failure.
 set -euo pipefail
@@ -18,9 +15,9 @@ say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 say "installing packages (deploy/install-deps.sh)"
 bash deploy/install-deps.sh
 
-say "building pg2bq into build/"
+say "building pg2bq and bq-emulator into build/"
 cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
-cmake --build build -j2 --target pg2bq
+cmake --build build -j2 --target pg2bq bq-emulator
 
 as_postgres() {
   if [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
@@ -28,7 +25,11 @@ as_postgres() {
 
 WORK=$(mktemp -d /tmp/pg2bq-quickstart-XXXXXX)
 PGDATA="$WORK/data"
+AGENT_PID=""
+EMU_PID=""
 cleanup() {
+  [ -n "$AGENT_PID" ] && kill -KILL "$AGENT_PID" 2>/dev/null || true
+  [ -n "$EMU_PID" ] && kill -TERM "$EMU_PID" 2>/dev/null && wait "$EMU_PID" 2>/dev/null || true
   if [ -f "$PGDATA/postmaster.pid" ]; then
     as_postgres "$BINDIR/pg_ctl" stop -D "$PGDATA" -m fast -s >/dev/null 2>&1 || true
   fi
@@ -38,7 +39,6 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 if [ "$(id -u)" -eq 0 ]; then chown postgres: "$WORK"; fi
 
-# A port nobody listens on.
 PORT=54320
 while (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null; do PORT=$((PORT + 1)); done
 
@@ -59,11 +59,20 @@ max_wal_senders = 10
 timezone = 'UTC'
 EOF
 as_postgres "$BINDIR/pg_ctl" start -D "$PGDATA" -l "$WORK/server.log" -w -s
-
 DSN="host=127.0.0.1 port=$PORT user=postgres password=$PASSWORD dbname=postgres"
 psql_() { "$BINDIR/psql" "$DSN" -X -q -v ON_ERROR_STOP=1 "$@"; }
 
-say "creating a sample schema, a publication and a slot"
+say "starting bq-emulator (the local BigQuery Storage Write API + REST emulator)"
+mkdir -p "$WORK/bq"
+build/bq-emulator --data "$WORK/bq" >"$WORK/bq.ports" 2>"$WORK/bq.log" &
+EMU_PID=$!
+for _ in $(seq 100); do [ -s "$WORK/bq.ports" ] && break; sleep 0.1; done
+read -r GRPC HTTP <"$WORK/bq.ports"
+GRPC=${GRPC#grpc=}
+HTTP=${HTTP#http=}
+echo "bq-emulator: gRPC $GRPC, REST http://$HTTP"
+
+say "creating a sample schema and a publication"
 psql_ <<'SQL'
 CREATE TYPE order_status AS ENUM ('new', 'paid', 'shipped', 'cancelled');
 CREATE TABLE customers (
@@ -82,60 +91,84 @@ CREATE TABLE orders (
   placed_at timestamptz NOT NULL DEFAULT now(),
   ship_by date
 );
-ALTER TABLE orders REPLICA IDENTITY FULL;  -- old rows in full on update/delete
 CREATE PUBLICATION quickstart FOR ALL TABLES;
 SQL
-# pg2bq creates the slot itself (--create-slot); with --end-lsn at the current position
-# it returns at once.
-NOW=$(psql_ -At -c "SELECT pg_current_wal_lsn()")
-build/pg2bq stream --dsn "$DSN" --slot quickstart --publication quickstart --create-slot \
-  --end-lsn "$NOW" --log-level warn
-psql_ -c "SELECT pg_copy_logical_replication_slot('quickstart', 'quickstart_binary')" >/dev/null
 
-say "running a sample workload"
+cat >"$WORK/pg2bq.conf" <<EOF
+[source]
+dsn = host=127.0.0.1 port=$PORT user=postgres dbname=postgres
+[replication]
+slot = quickstart
+publication = quickstart
+[target]
+project = quickstart
+dataset = shop
+insecure = true
+grpc_endpoint = $GRPC
+rest_endpoint = http://$HTTP
+[agent]
+state_dir = $WORK/state
+metrics_address = 127.0.0.1:0
+EOF
+chmod 600 "$WORK/pg2bq.conf"
+export PG2BQ_SOURCE_PASSWORD=$PASSWORD  # secrets from the environment, not the file
+
+say "starting pg2bq run (log: $WORK/agent.log)"
+echo "\$ build/pg2bq run --config $WORK/pg2bq.conf"
+build/pg2bq run --config "$WORK/pg2bq.conf" >"$WORK/agent.log" 2>&1 &
+AGENT_PID=$!
+for _ in $(seq 150); do
+  [ "$(psql_ -At -c "SELECT count(*) FROM pg_replication_slots WHERE slot_name = 'quickstart' AND active")" = 1 ] && break
+  kill -0 "$AGENT_PID" 2>/dev/null || { cat "$WORK/agent.log"; exit 1; }
+  sleep 0.1
+done
+
+say "running a sample workload (customers, orders, updates, deletes)"
 psql_ <<'SQL'
-INSERT INTO customers (email, name, tags) VALUES
-  ('ada@example.com', 'Ada Lovelace', '{vip,early}'),
-  ('alan@example.com', 'Alan Turing', NULL),
-  ('grace@example.com', 'Grace Hopper', '{navy}');
-BEGIN;
-INSERT INTO orders (customer_id, total, items, ship_by)
-  SELECT c.id, 19.99 * c.id, jsonb_build_array(jsonb_build_object('sku', 'B-' || c.id, 'qty', c.id)),
-         DATE '2024-03-01' + c.id::int
-  FROM customers c;
-SELECT pg_logical_emit_message(true, 'audit', 'orders imported by the quick start') \g /dev/null
-COMMIT;
-UPDATE orders SET status = 'paid' WHERE customer_id = 1;
-UPDATE customers SET email = 'alan.turing@example.com' WHERE id = 2;
-BEGIN;  -- rolled back: never appears in the slot
+INSERT INTO customers (email, name, tags)
+  SELECT 'user' || g || '@example.com', 'User ' || g, ARRAY['tag' || (g % 5)]
+  FROM generate_series(1, 2000) g;
+INSERT INTO orders (customer_id, total, items, ship_by, status)
+  SELECT 1 + (g % 2000), (g % 500) * 1.25,
+         jsonb_build_array(jsonb_build_object('sku', 'B-' || g, 'qty', 1 + g % 4)),
+         DATE '2024-03-01' + (g % 60), 'new'
+  FROM generate_series(1, 20000) g;
+UPDATE orders SET status = 'paid' WHERE total > 300;
+UPDATE customers SET name = name || ' (vip)' WHERE id % 10 = 0;
+DELETE FROM orders WHERE total < 5;
+BEGIN;  -- rolled back: never replicated
 DELETE FROM orders;
 ROLLBACK;
-DELETE FROM orders WHERE customer_id = 3;
 SQL
-END_LSN=$(psql_ -At -c "SELECT pg_current_wal_lsn()")
 
-say "pg2bq stream: every change decoded from the slot, one JSON object per line"
-echo "\$ build/pg2bq stream --dsn '...' --slot quickstart --publication quickstart --end-lsn $END_LSN"
-build/pg2bq stream --dsn "$DSN" --slot quickstart --publication quickstart \
-  --end-lsn "$END_LSN" --log-level warn | tee "$WORK/text.jsonl"
+say "lag draining: rows in BigQuery while pg2bq catches up (the slot position is confirmed every 10 s)"
+for _ in $(seq 60); do
+  LAG=$(psql_ -At -c "SELECT pg_current_wal_lsn() - confirmed_flush_lsn FROM pg_replication_slots WHERE slot_name = 'quickstart'")
+  ROWS=$(curl -s "http://$HTTP/bigquery/v2/projects/quickstart/datasets/shop/tables/orders/data?maxResults=1" \
+    | sed -n 's/.*"totalRows": *"\([0-9]*\)".*/\1/p')
+  echo "slot lag ${LAG} bytes, BigQuery orders rows: ${ROWS:-0}"
+  if build/pg2bq verify --config "$WORK/pg2bq.conf" >/dev/null 2>&1; then break; fi
+  sleep 0.5
+done
 
-say "the same slot contents in --binary mode (values decoded from binary, printed as text)"
-build/pg2bq stream --dsn "$DSN" --slot quickstart_binary --publication quickstart --binary \
-  --end-lsn "$END_LSN" --log-level warn >"$WORK/binary.jsonl"
-if cmp -s "$WORK/text.jsonl" "$WORK/binary.jsonl"; then
-  echo "binary mode printed exactly the same $(wc -l <"$WORK/text.jsonl") lines as text mode"
-else
-  echo "binary mode output differs from text mode:"
-  diff "$WORK/text.jsonl" "$WORK/binary.jsonl" || true
-  exit 1
-fi
+say "pg2bq verify: every table compared with its BigQuery copy"
+echo "\$ build/pg2bq verify --config $WORK/pg2bq.conf"
+build/pg2bq verify --config "$WORK/pg2bq.conf"
+
+say "stopping pg2bq (SIGTERM: flush, checkpoint, exit 0)"
+kill -TERM "$AGENT_PID"
+wait "$AGENT_PID"
+AGENT_PID=""
+tail -n 3 "$WORK/agent.log"
+
+say "pg2bq status: spool positions, tables, dead letters and the slot"
+echo "\$ build/pg2bq status --config $WORK/pg2bq.conf"
+build/pg2bq status --config "$WORK/pg2bq.conf"
 
 say "done"
 cat <<EOF
-What you saw: pg2bq connected as a logical replication client, consumed the pgoutput
-slot and decoded every insert, update, delete and logical message (the rolled-back
-transaction never reached the slot). The slot's confirmed position advanced to what
-was printed. Not shown yet: the spool and the BigQuery sink, which are not wired into
-a command yet (see README.md, "What exists").
-The cluster in $WORK is now stopped and removed.
+What you saw: pg2bq consumed the pgoutput slot, spooled every change to disk, wrote the
+rows into BigQuery (here the local emulator) with the Storage Write API as CDC
+UPSERT/DELETE rows, and 'pg2bq verify' found every table equal to PostgreSQL.
+The cluster, the emulator and $WORK are now stopped and removed.
 EOF
