@@ -12,6 +12,10 @@
 #include "sink/row_encoder.h"
 
 namespace pg2bq::agent::snapshot {
+namespace {
+// PostgreSQL's FirstNormalObjectId: OIDs below it are assigned at initdb (built-in types).
+constexpr std::uint32_t kFirstNormalObjectId = 16384;
+}  // namespace
 
 std::string CopyChunk::Predicate() const {
   std::string p = "ctid >= '(" + std::to_string(first_page) + ",0)'::tid";
@@ -71,10 +75,18 @@ Status TableCopier::CopyChunk(const struct CopyChunk& chunk, CopyProgress* progr
   PG2BQ_RETURN_IF_ERROR(
       exec("SET TRANSACTION SNAPSHOT " + conn->QuoteLiteral(options_.snapshot_name)));
 
+  // Built-in types travel in their binary send() form, which the sink's decoder reads.
+  // Types without a fixed OID (enums, domains, citext, hstore, arrays of them) have send()
+  // forms it cannot know, so they are selected as text -- the form the stream delivers
+  // them in too.
   std::string columns;
-  for (const auto& c : rel.columns) {
+  std::vector<bool> as_text(rel.columns.size());
+  for (std::size_t i = 0; i < rel.columns.size(); ++i) {
+    const auto& c = rel.columns[i];
     if (!columns.empty()) columns += ", ";
+    as_text[i] = c.type_oid >= kFirstNormalObjectId;
     columns += conn->QuoteIdentifier(c.name);
+    if (as_text[i]) columns += "::text";
   }
   const std::string table = conn->QuoteIdentifier(rel.schema) + "." + conn->QuoteIdentifier(rel.name);
   const std::string sql = CopySql(chunk, table, columns);
@@ -104,7 +116,6 @@ Status TableCopier::CopyChunk(const struct CopyChunk& chunk, CopyProgress* progr
   BinaryCopyParser parser(rel.columns.size());
   std::vector<CopyField> fields;
   std::vector<sink::SourceValue> values(rel.columns.size());
-  std::uint32_t batch_rows = 0;
   sink::SourceChange change;
   change.kind = sink::ChangeKind::kInsert;
   change.commit_lsn = options_.snapshot_lsn - 1;
@@ -125,9 +136,9 @@ Status TableCopier::CopyChunk(const struct CopyChunk& chunk, CopyProgress* progr
           return Status::Corruption("copy of " + what + ": " + step.status().message());
         if (*step != BinaryCopyParser::Step::kTuple) break;
         for (std::size_t i = 0; i < fields.size(); ++i) {
-          values[i] = fields[i].is_null
-                          ? sink::SourceValue::Null()
-                          : sink::SourceValue{sink::ValueState::kBinary, fields[i].bytes};
+          values[i] = fields[i].is_null ? sink::SourceValue::Null()
+                      : as_text[i]      ? sink::SourceValue::Text(fields[i].bytes)
+                                        : sink::SourceValue{sink::ValueState::kBinary, fields[i].bytes};
         }
         change.new_values = values;
         auto r = encoder.Encode(change, &batch);
@@ -137,12 +148,11 @@ Status TableCopier::CopyChunk(const struct CopyChunk& chunk, CopyProgress* progr
           progress->rejected.fetch_add(1, std::memory_order_relaxed);
           continue;
         }
-        batch_rows += static_cast<std::uint32_t>(r.rows_appended);
         progress->rows.fetch_add(1, std::memory_order_relaxed);
         if (batch.proto_rows.size() >= options_.batch_max_bytes) {
-          PG2BQ_RETURN_IF_ERROR(AppendBatch(batch_rows, &batch.proto_rows));
+          PG2BQ_RETURN_IF_ERROR(
+              AppendBatch(static_cast<std::uint32_t>(batch.rows.size()), &batch.proto_rows));
           batch.rows.clear();
-          batch_rows = 0;
         }
       }
       continue;
@@ -164,7 +174,8 @@ Status TableCopier::CopyChunk(const struct CopyChunk& chunk, CopyProgress* progr
   }
   while (PGresult* r = PQgetResult(pg)) PQclear(r);
   PG2BQ_RETURN_IF_ERROR(parser.Finish());
-  PG2BQ_RETURN_IF_ERROR(AppendBatch(batch_rows, &batch.proto_rows));
+  PG2BQ_RETURN_IF_ERROR(
+      AppendBatch(static_cast<std::uint32_t>(batch.rows.size()), &batch.proto_rows));
   PG2BQ_RETURN_IF_ERROR(exec("COMMIT"));
   spdlog::debug("copied {}: {} rows, {} bytes", what, parser.tuples(), parser.bytes_consumed());
   return Status::Ok();
