@@ -296,6 +296,67 @@ TEST_F(RunE2eTest, EmulatorOutageKeepsWalFlatThenDrains) {
   EXPECT_EQ(agent->Wait(60s).exit_code, 0);
 }
 
+// Peak RSS (kB) of the `pg2bq run` process using config_, read from /proc.
+long PeakRssKb(const std::string& config) {
+  for (const auto& e : std::filesystem::directory_iterator("/proc")) {
+    const std::string pid = e.path().filename().string();
+    if (pid.find_first_not_of("0123456789") != std::string::npos) continue;
+    std::ifstream cmd(e.path() / "cmdline");
+    std::stringstream c;
+    c << cmd.rdbuf();
+    const std::string line = c.str();
+    if (line.find(std::string("run") + '\0' + "--config" + '\0' + config) == std::string::npos)
+      continue;
+    std::ifstream st(e.path() / "status");
+    for (std::string l; std::getline(st, l);)
+      if (l.rfind("VmHWM:", 0) == 0) return std::stol(l.substr(6));
+  }
+  return -1;
+}
+
+// One 2,000,000-row transaction: appended to the spool in parts as it arrives, so the
+// agent's memory stays bounded whatever the transaction size. Into the emulator's
+// no-storage mode (validated and acknowledged, not stored) to keep the test short.
+TEST_F(RunE2eTest, TwoMillionRowTransactionMemoryBounded) {
+  emulator_->Kill();
+  Status s = emulator_->Start({"--no-storage"});
+  ASSERT_TRUE(s.ok()) << s.ToString();
+  WriteConfig();
+  Sql("CREATE TABLE big (id bigint PRIMARY KEY, customer text, amount numeric(12,2), "
+      "at timestamptz)");
+  Sql("CREATE PUBLICATION e2e FOR ALL TABLES");
+  auto agent = StartAgent();
+  const std::string start_lsn = *pg_->QueryValue("SELECT pg_current_wal_lsn()");
+  const auto t0 = std::chrono::steady_clock::now();
+  Sql("INSERT INTO big SELECT g, 'customer ' || (g % 1000), g % 10000 / 100.0, now() "
+      "FROM generate_series(1, 2000000) g");
+  const auto t1 = std::chrono::steady_clock::now();
+  bool acked = false;
+  for (int i = 0; i < 1200 && !acked; ++i) {
+    CliResult st = RunCli({"status", "--config", config_}, 30s);
+    const auto at = st.out.find("acknowledged LSN ");
+    if (at != std::string::npos) {
+      const std::string lsn = st.out.substr(at + 17, st.out.find(' ', at + 17) - at - 17);
+      auto newer = pg_->QueryValue("SELECT '" + lsn + "'::pg_lsn > '" + start_lsn + "'::pg_lsn");
+      acked = newer.ok() && *newer == "t";
+    }
+    if (!acked) std::this_thread::sleep_for(100ms);
+  }
+  const auto t2 = std::chrono::steady_clock::now();
+  ASSERT_TRUE(acked) << "the transaction was not acknowledged";
+  const long rss_kb = PeakRssKb(config_);
+  const double commit_s = std::chrono::duration<double>(t1 - t0).count();
+  const double ack_s = std::chrono::duration<double>(t2 - t1).count();
+  std::printf(
+      "2,000,000-row transaction: INSERT+COMMIT %.1f s, COMMIT -> acknowledged %.1f s "
+      "(%.0f rows/s), agent peak RSS %ld kB\n",
+      commit_s, ack_s, 2000000 / ack_s, rss_kb);
+  ASSERT_GT(rss_kb, 0);
+  EXPECT_LT(rss_kb, 256 * 1024) << "peak RSS above 256 MiB";
+  agent->Signal(SIGTERM);
+  EXPECT_EQ(agent->Wait(60s).exit_code, 0);
+}
+
 // Writes to unpublished tables (and an idle database) must not hold WAL behind the slot:
 // with nothing pending the agent confirms the keepalive positions.
 TEST_F(RunE2eTest, UnpublishedWritesDoNotHoldWal) {
