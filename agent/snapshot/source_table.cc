@@ -28,6 +28,7 @@ Result<SourceTable> LoadSourceTable(PgConnection* conn, const std::string& schem
       "                 CASE c.relreplident WHEN 'd' THEN i.indisprimary "
       "                                     WHEN 'i' THEN i.indisreplident ELSE false END), "
       "                false) OR c.relreplident = 'f' "
+      ", c.relfilenode "
       "FROM pg_class c JOIN pg_attribute a ON a.attrelid = c.oid "
       "JOIN pg_type t ON t.oid = a.atttypid "
       "WHERE c.oid = " + rel + " AND a.attnum > 0 AND NOT a.attisdropped AND a.attgenerated = '' "
@@ -43,6 +44,7 @@ Result<SourceTable> LoadSourceTable(PgConnection* conn, const std::string& schem
   out.relation.name = table;
   out.relpages = std::stoull(PQgetvalue(r, 0, 1));
   out.reltuples = std::stod(PQgetvalue(r, 0, 2));
+  out.relfilenode = static_cast<std::uint32_t>(std::stoul(PQgetvalue(r, 0, 11)));
   for (int i = 0; i < rows; ++i) {
     sink::SourceColumn c;
     c.name = PQgetvalue(r, i, 4);

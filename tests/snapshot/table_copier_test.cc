@@ -12,6 +12,7 @@
 #include "agent/pg_connection.h"
 #include "agent/snapshot/source_table.h"
 #include "agent/snapshot/table_copier.h"
+#include "agent/snapshot/table_snapshot.h"
 #include "common/lsn.h"
 #include "sink/row_encoder.h"
 #include "spool/spool_reader.h"
@@ -218,6 +219,180 @@ TEST_F(TableCopierTest, UnknownSnapshotIsAClearError) {
   ASSERT_FALSE(s.ok());
   EXPECT_NE(s.ToString().find("every_type"), std::string::npos) << s.ToString();
   EXPECT_NE(s.ToString().find("snapshot"), std::string::npos) << s.ToString();
+}
+
+// An exported snapshot held open by a replication connection (a temporary slot).
+struct ExportedSnapshot {
+  std::unique_ptr<PgConnection> conn;
+  std::string name;
+  Lsn lsn = 0;
+};
+ExportedSnapshot Export(const testing::PgTestCluster& cluster, const std::string& slot,
+                        const Cancellation* cancel) {
+  ExportedSnapshot out;
+  auto repl = PgConnection::Connect(cluster.Dsn("postgres", "replication=database"),
+                                    ConnectionKind::kReplication, 30s, cancel);
+  EXPECT_TRUE(repl.ok()) << repl.status().ToString();
+  if (!repl.ok()) return out;
+  auto r = (*repl)->Exec("CREATE_REPLICATION_SLOT " + slot +
+                             " TEMPORARY LOGICAL pgoutput EXPORT_SNAPSHOT",
+                         30s, cancel);
+  EXPECT_TRUE(r.ok()) << r.status().ToString();
+  if (!r.ok()) return out;
+  out.lsn = ParseLsn(PQgetvalue(r->get(), 0, 1)).value_or(0);
+  out.name = PQgetvalue(r->get(), 0, 2);
+  out.conn = std::move(*repl);
+  return out;
+}
+
+Result<SourceTable> LoadIn(const testing::PgTestCluster& cluster, const std::string& snapshot,
+                           const Cancellation* cancel) {
+  PG2BQ_ASSIGN_OR_RETURN(auto sql, PgConnection::Connect(cluster.Dsn(), ConnectionKind::kNormal,
+                                                         30s, cancel));
+  PG2BQ_RETURN_IF_ERROR(sql->Exec("BEGIN ISOLATION LEVEL REPEATABLE READ", 30s, cancel).status());
+  PG2BQ_RETURN_IF_ERROR(
+      sql->Exec("SET TRANSACTION SNAPSHOT '" + snapshot + "'", 30s, cancel).status());
+  return LoadSourceTable(sql.get(), "public", "every_type", 30s, cancel);
+}
+
+TEST_F(TableCopierTest, InterruptedCopyResumesPerChunkAndIsNotRepeated) {
+  SyncStateStore store(cluster_->dir() + "/state/snapshot");
+  ASSERT_TRUE(store.Open().ok());
+  spool::SpoolOptions so;
+  so.dir = spool_dir_;
+  auto spool = spool::SpoolWriter::Open(so);
+  ASSERT_TRUE(spool.ok());
+
+  TableSnapshotOptions opts;
+  opts.dsn = cluster_->Dsn();
+  opts.workers = 1;
+  opts.min_chunk_pages = 10;
+  opts.max_chunks = 8;
+  opts.stop_after_chunks = 2;
+  opts.progress_interval = 100ms;
+
+  // First run: "killed" after two chunks.
+  std::uint32_t relfilenode = 0;
+  std::size_t chunks = 0;
+  Lsn first_lsn = 0;
+  {
+    auto snap = Export(*cluster_, "snap_a", &cancel_);
+    ASSERT_TRUE(snap.conn);
+    first_lsn = snap.lsn;
+    auto table = LoadIn(*cluster_, snap.name, &cancel_);
+    ASSERT_TRUE(table.ok()) << table.status().ToString();
+    relfilenode = table->relfilenode;
+    auto descriptor = sink::BuildTableDescriptor(table->relation, {}, 1);
+    ASSERT_TRUE(descriptor.ok());
+    opts.snapshot_name = snap.name;
+    opts.snapshot_lsn = snap.lsn;
+    auto r = CopyTable(opts, *table, *descriptor, &store, spool->get(), &cancel_);
+    ASSERT_FALSE(r.ok());
+    EXPECT_EQ(r.status().code(), Status::Code::kAborted) << r.status().ToString();
+    auto state = store.Load(table->relation.oid);
+    ASSERT_TRUE(state.ok()) << state.status().ToString();
+    EXPECT_EQ(state->phase, SyncPhase::kCopying);
+    chunks = state->chunks.size();
+    ASSERT_GE(chunks, 4u);
+    EXPECT_EQ(state->ChunksDone(), 2u);
+    EXPECT_EQ(state->hold_from_lsn, snap.lsn);
+  }
+  // Writes between the two snapshots (the stream would carry them).
+  ASSERT_TRUE(cluster_->Exec("UPDATE every_type SET t = 'between' WHERE id % 100 = 1").ok());
+  // Second run, at a newer snapshot: only the remaining chunks are copied.
+  {
+    auto snap = Export(*cluster_, "snap_b", &cancel_);
+    ASSERT_TRUE(snap.conn);
+    ASSERT_GT(snap.lsn, first_lsn);
+    auto table = LoadIn(*cluster_, snap.name, &cancel_);
+    ASSERT_TRUE(table.ok());
+    EXPECT_EQ(table->relfilenode, relfilenode);
+    auto descriptor = sink::BuildTableDescriptor(table->relation, {}, 1);
+    ASSERT_TRUE(descriptor.ok());
+    opts.snapshot_name = snap.name;
+    opts.snapshot_lsn = snap.lsn;
+    opts.stop_after_chunks = 0;
+    opts.workers = 3;
+    auto r = CopyTable(opts, *table, *descriptor, &store, spool->get(), &cancel_);
+    ASSERT_TRUE(r.ok()) << r.status().ToString();
+    EXPECT_FALSE(r->skipped);
+    EXPECT_EQ(r->chunks_copied, chunks - 2);
+    auto state = store.Load(table->relation.oid);
+    ASSERT_TRUE(state.ok());
+    EXPECT_EQ(state->phase, SyncPhase::kCopied);
+    EXPECT_EQ(state->RowsCopied(), 3000u);
+    // Changes to apply after the copy start at the OLDER snapshot.
+    EXPECT_EQ(state->hold_from_lsn, first_lsn);
+    // Third run: nothing to do.
+    auto again = CopyTable(opts, *table, *descriptor, &store, spool->get(), &cancel_);
+    ASSERT_TRUE(again.ok());
+    EXPECT_TRUE(again->skipped);
+  }
+  ASSERT_TRUE((*spool)->Sync().ok());
+  Lsn seen = 0;
+  // Every row exactly once: no chunk copied twice, none skipped.
+  EXPECT_EQ(SpooledRows(spool_dir_, &seen).size(), 3000u);
+}
+
+TEST_F(TableCopierTest, RewrittenTableIsCopiedAgainInFull) {
+  SyncStateStore store(cluster_->dir() + "/state/snapshot");
+  ASSERT_TRUE(store.Open().ok());
+  spool::SpoolOptions so;
+  so.dir = spool_dir_;
+  auto spool = spool::SpoolWriter::Open(so);
+  ASSERT_TRUE(spool.ok());
+  TableSnapshotOptions opts;
+  opts.dsn = cluster_->Dsn();
+  opts.workers = 1;
+  opts.min_chunk_pages = 10;
+  opts.stop_after_chunks = 1;
+  for (int run = 0; run < 2; ++run) {
+    if (run == 1) {
+      ASSERT_TRUE(cluster_->Exec("VACUUM FULL every_type").ok());
+    }
+    auto snap = Export(*cluster_, "snap_" + std::to_string(run), &cancel_);
+    ASSERT_TRUE(snap.conn);
+    auto table = LoadIn(*cluster_, snap.name, &cancel_);
+    ASSERT_TRUE(table.ok());
+    auto descriptor = sink::BuildTableDescriptor(table->relation, {}, 1);
+    ASSERT_TRUE(descriptor.ok());
+    opts.snapshot_name = snap.name;
+    opts.snapshot_lsn = snap.lsn;
+    if (run == 1) opts.stop_after_chunks = 0;
+    auto r = CopyTable(opts, *table, *descriptor, &store, spool->get(), &cancel_);
+    if (run == 0) {
+      ASSERT_FALSE(r.ok());
+    } else {
+      ASSERT_TRUE(r.ok()) << r.status().ToString();
+      auto state = store.Load(table->relation.oid);
+      ASSERT_TRUE(state.ok());
+      EXPECT_EQ(state->relfilenode, table->relfilenode);
+      EXPECT_EQ(r->chunks_copied, state->chunks.size());  // all of them again
+      EXPECT_EQ(r->rows, 3000u);
+    }
+  }
+}
+
+TEST(SyncState, JsonRoundTripAndCorruption) {
+  TableSyncState s;
+  s.relation_oid = 16390;
+  s.schema = "public";
+  s.table = "t \"quoted\"";
+  s.phase = SyncPhase::kCopying;
+  s.relfilenode = 16391;
+  s.hold_from_lsn = 0x1234ABCDull;
+  s.chunks = {{{0, 10}, true, 77}, {{10, 0}, false, 0}};
+  auto back = TableSyncState::FromJson(s.ToJson());
+  ASSERT_TRUE(back.ok()) << back.status().ToString();
+  EXPECT_EQ(back->ToJson(), s.ToJson());
+  EXPECT_EQ(back->RowsCopied(), 77u);
+  EXPECT_EQ(back->ChunksDone(), 1u);
+  EXPECT_FALSE(TableSyncState::FromJson("{").ok());
+  std::string bad = s.ToJson();
+  bad.replace(bad.find("copying"), 7, "copyinX");
+  auto r = TableSyncState::FromJson(bad);
+  ASSERT_FALSE(r.ok());
+  EXPECT_TRUE(r.status().IsCorruption());
 }
 
 }  // namespace
