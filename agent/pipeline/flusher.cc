@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <random>
 
 #include "agent/pipeline/table_data.h"
@@ -12,6 +13,9 @@
 namespace pg2bq::agent::pipeline {
 
 namespace {
+
+// Records of one table are merged into one Append up to this many encoded bytes.
+constexpr std::size_t kMergeBytes = 4u << 20;
 
 // Reads a varint at *p (ProtoRows framing); false when truncated.
 bool ReadVarint(const char** p, const char* end, std::uint64_t* v) {
@@ -196,9 +200,34 @@ void Flusher::DispatchLoop() {
 void Flusher::WorkerLoop(int index) {
   std::map<std::uint32_t, TargetTable> tables;
   auto& q = *workers_[static_cast<std::size_t>(index)].queue;
-  WorkItem item;
   std::mt19937_64 rng{std::random_device{}()};
-  while (q.Pop(&item) == QueueResult::kOk) {
+  std::optional<WorkItem> held;  // popped while merging, belongs to the next round
+  std::vector<std::uint64_t> seqs;
+  for (;;) {
+    WorkItem item;
+    if (held) {
+      item = std::move(*held);
+      held.reset();
+    } else if (q.Pop(&item) != QueueResult::kOk) {
+      return;
+    }
+    // Consecutive records of the same table and descriptor version go out in one Append
+    // (ProtoRows entries concatenate), so many small transactions do not cost one
+    // round trip each. Order is kept: a record of another table ends the run.
+    seqs.assign(1, item.seq);
+    if (item.descriptor) {
+      WorkItem more;
+      while (item.batch.rows.size() < kMergeBytes && q.TryPop(&more) == QueueResult::kOk) {
+        if (more.table_id != item.table_id || more.descriptor != item.descriptor) {
+          held = std::move(more);
+          break;
+        }
+        item.batch.rows += more.batch.rows;
+        item.batch.row_count += more.batch.row_count;
+        item.batch.last_commit_lsn = more.batch.last_commit_lsn;
+        seqs.push_back(more.seq);
+      }
+    }
     for (int attempt = 1;; ++attempt) {
       if (cancel_.cancelled()) return;
       Status s = Flush(item, &tables);
@@ -215,7 +244,8 @@ void Flusher::WorkerLoop(int index) {
       if (!cancel_.SleepFor(delay / 2 + std::chrono::milliseconds(rng() % (delay.count() / 2 + 1))))
         return;
     }
-    Done(item.seq);
+    for (std::uint64_t seq : seqs)
+      Done(seq);
   }
 }
 
