@@ -119,8 +119,8 @@ class Setup {
                                                       {"max_wal_size", "'4GB'"}}});
     if (!started.ok()) Die(started.status().ToString());
     pg_ = std::move(*started);
-    emulator_ = std::make_unique<pg2bq::bqemu::EmulatorProcess>(BQ_EMULATOR_BINARY,
-                                                                dir_.path() + "/bq");
+    emulator_ =
+        std::make_unique<pg2bq::bqemu::EmulatorProcess>(BQ_EMULATOR_BINARY, dir_.path() + "/bq");
     std::vector<std::string> args = {"--no-storage"};
     if (outage) args.push_back("--outage");
     Check(emulator_->Start(args), "bq-emulator");
@@ -146,8 +146,8 @@ class Setup {
       << "[agent]\nstate_dir = " << dir_.path() << "/state\nmetrics_address = \n"
       << "log_level = warn\n";
     f.close();
-    std::filesystem::permissions(path, std::filesystem::perms::owner_read |
-                                           std::filesystem::perms::owner_write);
+    std::filesystem::permissions(
+        path, std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
     return path;
   }
   Child StartAgent(const std::string& config) {
@@ -178,8 +178,9 @@ class Setup {
   }
   void Generate(long changes, long per_txn) {
     Check(pg_->Exec("DO $$ BEGIN FOR k IN 0.." + std::to_string(changes / per_txn - 1) +
-                    " LOOP INSERT INTO bench " + RowsSql("k * " + std::to_string(per_txn) + " + 1",
-                                                         "(k + 1) * " + std::to_string(per_txn)) +
+                    " LOOP INSERT INTO bench " +
+                    RowsSql("k * " + std::to_string(per_txn) + " + 1",
+                            "(k + 1) * " + std::to_string(per_txn)) +
                     "; COMMIT; END LOOP; END $$"),
           "workload");
   }
@@ -230,21 +231,23 @@ int Throughput(long changes) {
   std::fflush(stdout);
   Check(s.pg().Exec("CHECKPOINT"), "checkpoint");
 
-  Child recv = Spawn({"/usr/lib/postgresql/15/bin/pg_recvlogical", "-d", s.Dsn(), "--slot",
-                      "recv", "--start", "--no-loop", "-o", "proto_version=1", "-o",
+  Child recv = Spawn({"/usr/lib/postgresql/15/bin/pg_recvlogical", "-d", s.Dsn(), "--slot", "recv",
+                      "--start", "--no-loop", "-o", "proto_version=1", "-o",
                       "publication_names=bench", "--endpos", end, "-f", "/dev/null"},
                      s.dir() + "/recv.log");
   ChildResult rr = Reap(recv);
-  std::printf("pg_recvlogical (decode nothing, write to /dev/null): %.2f s, %.0f changes/s, CPU "
-              "%.2f s\n",
-              rr.wall_s, changes / rr.wall_s, rr.cpu_s);
+  std::printf(
+      "pg_recvlogical (decode nothing, write to /dev/null): %.2f s, %.0f changes/s, CPU "
+      "%.2f s\n",
+      rr.wall_s, changes / rr.wall_s, rr.cpu_s);
 
   Child agent = s.StartAgent(s.WriteConfig("250ms"));
   const auto done = s.WaitRows(changes, agent, 900s);
   const double wall = Secs(agent.start, done);
-  std::printf("pg2bq run (decode, encode, spool fsync=batch, AppendRows acknowledged): %.2f s "
-              "from process start, %.0f changes/s\n",
-              wall, changes / wall);
+  std::printf(
+      "pg2bq run (decode, encode, spool fsync=batch, AppendRows acknowledged): %.2f s "
+      "from process start, %.0f changes/s\n",
+      wall, changes / wall);
   std::printf("ratio: pg2bq throughput / pg_recvlogical throughput = %.2fx (target > 1)\n",
               rr.wall_s / wall);
   Stop(agent, "throughput", changes);
@@ -258,8 +261,8 @@ int Catchup(long changes) {
   auto t = Clock::now();
   s.Generate(changes, 1000);
   const std::string end = s.pg().QueryValue("SELECT pg_current_wal_lsn()").value();
-  std::printf("catchup: %ld changes generated in %.1f s while the emulator is in outage\n",
-              changes, Secs(t, Clock::now()));
+  std::printf("catchup: %ld changes generated in %.1f s while the emulator is in outage\n", changes,
+              Secs(t, Clock::now()));
   std::fflush(stdout);
   // Everything spooled: the slot's confirmed position (= spool durable LSN) reached the end.
   for (;;) {
@@ -273,9 +276,10 @@ int Catchup(long changes) {
   std::error_code ec;
   for (const auto& e : std::filesystem::recursive_directory_iterator(s.dir() + "/state", ec))
     if (e.is_regular_file()) spool += e.file_size();
-  std::printf("catchup: all spooled %.1f s after the workload started; state dir %.1f MiB; "
-              "acknowledged so far %lld\n",
-              Secs(t, Clock::now()), spool / 1048576.0, s.RowsAppended());
+  std::printf(
+      "catchup: all spooled %.1f s after the workload started; state dir %.1f MiB; "
+      "acknowledged so far %lld\n",
+      Secs(t, Clock::now()), spool / 1048576.0, s.RowsAppended());
   // Let the flusher's retry backoff settle so the release is not timed against a sleeping
   // retry timer only (both figures are printed).
   const auto release = Clock::now();
@@ -291,9 +295,10 @@ int Catchup(long changes) {
   const auto done = s.WaitRows(changes, agent, 900s);
   std::printf("catchup: first row acknowledged %.2f s after the release (retry backoff)\n",
               Secs(release, first));
-  std::printf("catchup: drain %.2f s from first acknowledgement = %.0f changes/s "
-              "(%.0f changes/s counting from the release); target >= 300000\n",
-              Secs(first, done), changes / Secs(first, done), changes / Secs(release, done));
+  std::printf(
+      "catchup: drain %.2f s from first acknowledgement = %.0f changes/s "
+      "(%.0f changes/s counting from the release); target >= 300000\n",
+      Secs(first, done), changes / Secs(first, done), changes / Secs(release, done));
   Stop(agent, "catchup (whole run incl. spooling)", changes);
   return 0;
 }
@@ -351,13 +356,17 @@ int Lag(long rate, int seconds, const std::string& batch_latency) {
     lags.push_back(std::max(0.0, Secs(t.committed, samples[j].first)) * 1000);
   }
   std::sort(lags.begin(), lags.end());
-  auto pct = [&](double p) { return lags[std::min(lags.size() - 1, (std::size_t)(p * lags.size()))]; };
-  std::printf("lag: target rate %ld changes/s, achieved %.0f (%d transactions late), %zu "
-              "transactions of %ld rows, batch_max_latency %s\n",
-              rate, achieved, late, txns.size(), per_txn, batch_latency.c_str());
-  std::printf("lag commit -> BigQuery ack: p50 %.1f ms, p90 %.1f ms, p99 %.1f ms, max %.1f ms "
-              "(target p99 < 500 ms)\n",
-              pct(0.5), pct(0.9), pct(0.99), lags.back());
+  auto pct = [&](double p) {
+    return lags[std::min(lags.size() - 1, (std::size_t)(p * lags.size()))];
+  };
+  std::printf(
+      "lag: target rate %ld changes/s, achieved %.0f (%d transactions late), %zu "
+      "transactions of %ld rows, batch_max_latency %s\n",
+      rate, achieved, late, txns.size(), per_txn, batch_latency.c_str());
+  std::printf(
+      "lag commit -> BigQuery ack: p50 %.1f ms, p90 %.1f ms, p99 %.1f ms, max %.1f ms "
+      "(target p99 < 500 ms)\n",
+      pct(0.5), pct(0.9), pct(0.99), lags.back());
   Stop(agent, "lag", next - 1);
   return 0;
 }
@@ -365,8 +374,9 @@ int Lag(long rate, int seconds, const std::string& batch_latency) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (argc < 2) Die("usage: e2e_bench throughput|catchup|lag [--changes N] [--rate R] "
-                    "[--seconds S] [--batch-latency D]");
+  if (argc < 2)
+    Die("usage: e2e_bench throughput|catchup|lag [--changes N] [--rate R] "
+        "[--seconds S] [--batch-latency D]");
   const std::string mode = argv[1];
   long changes = 1000000, rate = 10000;
   int seconds = 30;

@@ -1,0 +1,403 @@
+// Chaos test of `pg2bq run`: while a workload thread keeps committing a mix of inserts,
+// updates (TOASTed values left unchanged and rewritten), key changes and deletes on three
+// tables (one without a key), the agent is SIGKILLed at random moments (>= 30 times by
+// default), PostgreSQL is restarted (immediate), bq-emulator is SIGKILLed and restarted on
+// the same ports, and the emulator injects faults (error rates per code, dropped AppendRows
+// streams, latency, a short outage). At the end `pg2bq verify` must find every keyed table
+// identical, the keyless table must hold exactly the source's row count, and the dead-letter
+// file must be empty.
+//
+// PG2BQ_CHAOS_ITERATIONS (default 30) sets the number of kills, PG2BQ_CHAOS_SEED the random
+// seed (printed, so a failing run can be repeated).
+#include <gtest/gtest.h>
+#include <httplib.h>
+#include <signal.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <memory>
+#include <random>
+#include <sstream>
+#include <string>
+#include <thread>
+
+#include "tests/bq_emulator/emulator_process.h"
+#include "tests/integration/cli_runner.h"
+#include "tests/support/pg_test_cluster.h"
+
+namespace pg2bq::testing {
+namespace {
+
+using namespace std::chrono_literals;
+
+int EnvInt(const char* name, int fallback) {
+  const char* v = std::getenv(name);
+  return v != nullptr && *v != '\0' ? std::atoi(v) : fallback;
+}
+
+// Commits random mixed transactions on its own connection until stopped; reconnects when
+// PostgreSQL goes away (a restart). Failed transactions are simply lost on the source too,
+// so the source stays the truth verify compares against.
+class Workload {
+ public:
+  Workload(const PgTestCluster& pg, unsigned seed) : pg_(pg), rng_(seed) {}
+  ~Workload() { Stop(); }
+
+  void Start() {
+    thread_ = std::thread([this] { Loop(); });
+  }
+  void Stop() {
+    stop_ = true;
+    if (thread_.joinable()) thread_.join();
+  }
+  long committed() const { return committed_; }
+  long failed() const { return failed_; }
+
+ private:
+  int Rand(int lo, int hi) { return std::uniform_int_distribution<int>(lo, hi)(rng_); }
+  static std::string Toast(int seed) {
+    // Incompressible text of 3.2-6.4 kB: stored out of line (TOAST), not inline-compressed.
+    return "(SELECT string_agg(md5((i + " + std::to_string(seed) +
+           ")::text), '') FROM generate_series(1, " + std::to_string(100 + seed % 100) + ") i)";
+  }
+
+  std::string Transaction() {
+    std::string sql = "BEGIN;";
+    const int steps = Rand(1, 4);
+    for (int s = 0; s < steps; ++s) {
+      const int op = Rand(0, 11);
+      const int some = Rand(1, next_id_);
+      switch (op) {
+        case 0:
+        case 1: {  // insert accounts, some with a TOASTed payload
+          const int n = Rand(1, 20);
+          const int first = next_id_;
+          next_id_ += n;
+          sql += "INSERT INTO accounts SELECT g, g * 10, 'n' || g, CASE WHEN g % 3 = 0 THEN " +
+                 Toast(first) + " END FROM generate_series(" + std::to_string(first) + ", " +
+                 std::to_string(first + n - 1) + ") g;";
+          break;
+        }
+        case 2:  // update leaving the TOASTed payload unchanged
+          sql += "UPDATE accounts SET balance = balance + 1, note = 'u" + std::to_string(s) +
+                 "' WHERE id BETWEEN " + std::to_string(some) + " AND " +
+                 std::to_string(some + Rand(0, 30)) + ";";
+          break;
+        case 3:  // rewrite a TOASTed payload
+          sql += "UPDATE accounts SET payload = " + Toast(some) + " WHERE id = (SELECT min(id) " +
+                 "FROM accounts WHERE id >= " + std::to_string(some) + ");";
+          break;
+        case 4: {  // primary-key change
+          const int to = next_id_++;
+          sql += "UPDATE accounts SET id = " + std::to_string(to) +
+                 " WHERE id = (SELECT min(id) FROM accounts WHERE id >= " + std::to_string(some) +
+                 ");";
+          break;
+        }
+        case 5:  // deletes
+          sql += "DELETE FROM accounts WHERE id BETWEEN " + std::to_string(some) + " AND " +
+                 std::to_string(some + Rand(0, 5)) + ";";
+          break;
+        case 6: {  // composite-key inserts
+          const int order = next_order_++;
+          sql += "INSERT INTO lines SELECT " + std::to_string(order) +
+                 ", g, g, 'sku' || g FROM generate_series(1, " + std::to_string(Rand(1, 8)) +
+                 ") g;";
+          break;
+        }
+        case 7: {  // composite-key change and updates
+          const int order = Rand(1, next_order_);
+          sql += "UPDATE lines SET line = line + 100 WHERE order_id = " + std::to_string(order) +
+                 " AND line < 100;";
+          sql += "UPDATE lines SET qty = qty * 2 WHERE order_id = " +
+                 std::to_string(Rand(1, next_order_)) + ";";
+          break;
+        }
+        case 8:
+          sql += "DELETE FROM lines WHERE order_id = " + std::to_string(Rand(1, next_order_)) + ";";
+          break;
+        case 9:  // keyless change-log table
+          sql += "INSERT INTO audit VALUES ('k" + std::to_string(Rand(0, 9)) + "', 'd" +
+                 std::to_string(committed_) + "');";
+          break;
+        case 10:  // an occasional bigger transaction, so kills land mid-transaction too
+          if (Rand(0, 30) == 0) {
+            const int first = next_id_;
+            next_id_ += 500;
+            sql += "INSERT INTO accounts SELECT g, g, 'bulk', NULL FROM generate_series(" +
+                   std::to_string(first) + ", " + std::to_string(first + 499) + ") g;";
+          }
+          break;
+        default:
+          sql += "UPDATE accounts SET balance = -balance WHERE id % 97 = " +
+                 std::to_string(Rand(0, 96)) + " AND id > " + std::to_string(next_id_ - 2000) + ";";
+      }
+    }
+    return sql + "COMMIT;";
+  }
+
+  void Loop() {
+    std::optional<PgSession> session;
+    while (!stop_) {
+      if (!session) {
+        auto c = pg_.Connect();
+        if (!c.ok()) {
+          std::this_thread::sleep_for(100ms);
+          continue;
+        }
+        session.emplace(std::move(*c));
+      }
+      Status s = session->Exec(Transaction());
+      if (s.ok()) {
+        ++committed_;
+      } else {
+        ++failed_;
+        session.reset();  // PostgreSQL restarted (or the transaction failed): fresh session
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(Rand(0, 8)));
+    }
+  }
+
+  const PgTestCluster& pg_;
+  std::mt19937 rng_;
+  std::thread thread_;
+  std::atomic<bool> stop_{false};
+  std::atomic<long> committed_{0};
+  std::atomic<long> failed_{0};
+  int next_id_ = 1;
+  int next_order_ = 1;
+};
+
+class ChaosTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto c = PgTestCluster::Start();
+    ASSERT_TRUE(c.ok()) << c.status().ToString();
+    pg_ = std::move(*c);
+    // EmulatorProcess always passes `--grpc-port 0 --http-port 0`; the wrapper drops them
+    // when fixed ports follow, so a restarted emulator keeps the agent's endpoints.
+    const std::string wrapper = dir_.path() + "/bq-emulator-wrapper.sh";
+    std::ofstream w(wrapper);
+    w << "#!/bin/bash\nargs=(\"$@\")\n"
+      << "if [[ \" ${args[*]:6} \" == *\" --grpc-port \"* ]]; then "
+      << "args=(\"${args[@]:0:2}\" \"${args[@]:6}\"); fi\n"
+      << "exec " << BQ_EMULATOR_BINARY << " \"${args[@]}\"\n";
+    w.close();
+    std::filesystem::permissions(wrapper, std::filesystem::perms::owner_all);
+    emulator_ = std::make_unique<bqemu::EmulatorProcess>(wrapper, dir_.path() + "/bq");
+    Status s = emulator_->Start();
+    ASSERT_TRUE(s.ok()) << s.ToString();
+    grpc_port_ = emulator_->grpc_target().substr(emulator_->grpc_target().rfind(':') + 1);
+    http_port_ = emulator_->http_port();
+    config_ = dir_.path() + "/pg2bq.conf";
+    std::ofstream f(config_);
+    f << "[source]\n"
+      << "host = " << pg_->host() << "\nport = " << pg_->port() << "\ndbname = postgres\n"
+      << "user = postgres\npassword = " << PgTestCluster::kPassword << "\n"
+      << "[replication]\nslot = chaos\npublication = chaos\n"
+      << "[target]\nproject = proj\ndataset = replica\ntable_name = {table}\ninsecure = true\n"
+      << "grpc_endpoint = " << emulator_->grpc_target() << "\n"
+      << "rest_endpoint = http://127.0.0.1:" << http_port_ << "\n"
+      << "[spool]\nfsync = batch\n"
+      << "[flush]\nparallelism = 2\n"
+      << "[agent]\nstate_dir = " << dir_.path() << "/state\nmetrics_address = 127.0.0.1:0\n"
+      << "shutdown_timeout = 20s\n";
+    f.close();
+    std::filesystem::permissions(
+        config_, std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
+  }
+
+  void Sql(const std::string& sql) {
+    Status s = pg_->Exec(sql);
+    ASSERT_TRUE(s.ok()) << s.ToString() << "\n" << sql;
+  }
+
+  std::unique_ptr<CliProcess> StartAgent() {
+    auto p = std::make_unique<CliProcess>(std::vector<std::string>{"run", "--config", config_});
+    const auto deadline = std::chrono::steady_clock::now() + 30s;
+    while (std::chrono::steady_clock::now() < deadline) {
+      auto active = pg_->QueryValue(
+          "SELECT count(*) FROM pg_replication_slots WHERE slot_name = 'chaos' AND active");
+      if (active.ok() && *active == "1") break;
+      std::this_thread::sleep_for(50ms);
+    }
+    return p;
+  }
+
+  void SetFaults(const std::string& body) {
+    httplib::Client c("127.0.0.1", http_port_);
+    c.set_connection_timeout(5);
+    auto r = c.Put("/admin/faults", body, "application/json");
+    EXPECT_TRUE(r && r->status == 200) << body << ": " << (r ? r->body : "no response");
+  }
+
+  // SIGKILL and restart on the same ports and data directory (the agent's endpoints stay).
+  void RestartEmulator() {
+    emulator_->Kill();
+    Status s;
+    for (int attempt = 0; attempt < 20; ++attempt) {  // the ports may linger a moment
+      s = emulator_->Start({"--grpc-port", grpc_port_, "--http-port", std::to_string(http_port_)});
+      if (s.ok()) return;
+      std::this_thread::sleep_for(250ms);
+    }
+    FAIL() << "bq-emulator did not come back: " << s.ToString();
+  }
+
+  // SIGKILLs the agent unless it has already exited (CliProcess::Wait(0s) kills a live
+  // child) and starts it again. An agent that exited by itself must have stopped on an
+  // injected gRPC UNKNOWN, which docs/SINK.md documents as non-retryable (the agent exits 1
+  // and relies on its supervisor, as this test acts); any other self-exit is a failure.
+  void KillAndRestart(const std::string& when, bool end_outage_first = false) {
+    CliResult early = agent_->Wait(0s);
+    if (!early.timed_out) {
+      if (early.err.find("UNKNOWN: Injected UNKNOWN") != std::string::npos &&
+          early.err.find("pg2bq run: stopped (error)") != std::string::npos) {
+        ++stopped_on_unknown_;
+      } else {
+        ++died_by_itself_;
+        ADD_FAILURE() << when << ": the agent exited by itself (code " << early.exit_code << "):\n"
+                      << early.err.substr(early.err.size() > 3000 ? early.err.size() - 3000 : 0);
+      }
+    }
+    if (end_outage_first) SetFaults(R"({"outage": false})");
+    agent_ = StartAgent();
+  }
+  bool SlotActive() {
+    auto active = pg_->QueryValue(
+        "SELECT count(*) FROM pg_replication_slots WHERE slot_name = 'chaos' AND active");
+    return active.ok() && *active == "1";
+  }
+
+  CliResult VerifyEventually(std::chrono::seconds limit) {
+    const auto deadline = std::chrono::steady_clock::now() + limit;
+    CliResult r;
+    do {
+      r = RunCli({"verify", "--config", config_}, 120s);
+      if (r.exit_code == 0) return r;
+      std::this_thread::sleep_for(1s);
+      if (!SlotActive()) KillAndRestart("while verifying");
+    } while (std::chrono::steady_clock::now() < deadline);
+    return r;
+  }
+
+  bqemu::TempDir dir_;
+  std::unique_ptr<PgTestCluster> pg_;
+  std::unique_ptr<bqemu::EmulatorProcess> emulator_;
+  std::string grpc_port_;
+  int http_port_ = 0;
+  std::string config_;
+  std::unique_ptr<CliProcess> agent_;
+  int died_by_itself_ = 0;
+  int stopped_on_unknown_ = 0;
+};
+
+TEST_F(ChaosTest, RandomKillsRestartsAndFaultsLoseNothing) {
+  const int iterations = EnvInt("PG2BQ_CHAOS_ITERATIONS", 30);
+  const unsigned seed =
+      static_cast<unsigned>(EnvInt("PG2BQ_CHAOS_SEED", static_cast<int>(std::random_device{}())));
+  std::printf("chaos: %d iterations, seed %u (PG2BQ_CHAOS_SEED=%u repeats the schedule)\n",
+              iterations, seed, seed);
+  std::mt19937 rng(seed);
+  auto rand = [&](int lo, int hi) { return std::uniform_int_distribution<int>(lo, hi)(rng); };
+
+  Sql("CREATE TABLE accounts (id bigint PRIMARY KEY, balance bigint, note text, payload text)");
+  Sql("CREATE TABLE lines (order_id integer, line integer, qty integer, sku text, "
+      "PRIMARY KEY (order_id, line))");
+  Sql("CREATE TABLE audit (kind text, detail text)");  // no key: a change-log table
+  Sql("CREATE PUBLICATION chaos FOR ALL TABLES");
+  agent_ = StartAgent();
+  Workload workload(*pg_, seed + 1);
+  workload.Start();
+
+  const int pg_restart_at = iterations / 3;
+  const int emulator_restart_at = (2 * iterations) / 3;
+  for (int i = 0; i < iterations; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(rand(100, 2500)));
+    // Faults change every few iterations; the agent must ride through all of them.
+    switch (i % 6) {
+      case 1:
+        SetFaults(R"({"error_rates": {"AppendRows": {"UNAVAILABLE": 0.2, "INTERNAL": 0.05,
+                      "RESOURCE_EXHAUSTED": 0.05, "ABORTED": 0.05}}})");
+        break;
+      case 2:
+        SetFaults(R"({"error_rates": {"*": {"DEADLINE_EXCEEDED": 0.05, "UNKNOWN": 0.05}},
+                      "drop_stream_after": 3, "latency_ms": 20})");
+        break;
+      case 3:
+        // A short outage; the agent is killed during it and restarted once it is over
+        // (startup checks that the target is reachable).
+        SetFaults(R"({"outage": true})");
+        std::this_thread::sleep_for(std::chrono::milliseconds(rand(500, 2000)));
+        break;
+      case 4:
+        SetFaults(R"({"outage": false, "error_rates": {}, "drop_stream_after": 0,
+                      "latency_ms": 0})");
+        break;
+      default:
+        break;
+    }
+    if (i == pg_restart_at) {
+      Status restarted = pg_->Restart("immediate");
+      ASSERT_TRUE(restarted.ok()) << restarted.ToString();
+    }
+    if (i == emulator_restart_at) {
+      RestartEmulator();
+      SetFaults(R"({"outage": false})");
+    }
+    KillAndRestart("iteration " + std::to_string(i), i % 6 == 3);
+  }
+  workload.Stop();
+  Sql("INSERT INTO audit VALUES ('end', 'end')");
+  SetFaults(R"({"outage": false, "error_rates": {}, "drop_stream_after": 0, "latency_ms": 0})");
+  std::this_thread::sleep_for(1s);
+  KillAndRestart("after the faults were cleared");
+
+  const auto t0 = std::chrono::steady_clock::now();
+  CliResult v = VerifyEventually(120s);
+  std::printf("chaos: verify %s %.1f s after the last kill\n",
+              v.exit_code == 0 ? "passed" : "FAILED",
+              std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+  EXPECT_EQ(v.exit_code, 0) << v.out << v.err;
+  EXPECT_NE(v.out.find("public.accounts -> replica.accounts: EQUAL"), std::string::npos) << v.out;
+  EXPECT_NE(v.out.find("public.lines -> replica.lines: EQUAL"), std::string::npos) << v.out;
+  std::printf("%s", v.out.c_str());
+
+  // verify skips keyless tables; their change log must hold one row per source insert
+  // (nothing dropped, nothing doubled by the replays after each kill).
+  auto source_audit = pg_->QueryValue("SELECT count(*) FROM audit");
+  ASSERT_TRUE(source_audit.ok());
+  std::size_t target_audit = 0;
+  for (int attempt = 0; attempt < 60; ++attempt) {
+    auto dump = emulator_->Dump("proj.replica.audit");
+    ASSERT_TRUE(dump.ok()) << dump.status().ToString();
+    std::istringstream in(*dump);
+    target_audit = 0;
+    for (std::string l; std::getline(in, l);)
+      if (!l.empty()) ++target_audit;
+    if (target_audit >= std::stoul(*source_audit)) break;
+    std::this_thread::sleep_for(1s);
+  }
+  EXPECT_EQ(target_audit, std::stoul(*source_audit)) << "rows in the keyless change-log table";
+
+  std::printf(
+      "chaos: workload committed %ld transactions (%ld failed across restarts); the "
+      "agent stopped %d time(s) on an injected UNKNOWN and was restarted\n",
+      workload.committed(), workload.failed(), stopped_on_unknown_);
+  EXPECT_EQ(died_by_itself_, 0);
+
+  std::ifstream dead(dir_.path() + "/state/dead_letters.jsonl");
+  std::stringstream dead_text;
+  if (dead) dead_text << dead.rdbuf();
+  EXPECT_EQ(dead_text.str(), "") << "dead letters";
+
+  agent_->Signal(SIGTERM);
+  CliResult stopped = agent_->Wait(60s);
+  EXPECT_EQ(stopped.exit_code, 0) << stopped.err;
+}
+
+}  // namespace
+}  // namespace pg2bq::testing
