@@ -259,7 +259,14 @@ Status Capture::EncodeRow(const Change& change, Table* t) {
   if (r.outcome == sink::EncodeResult::Outcome::kNeedsCurrentValues) {
     bool exists = false;
     PG2BQ_RETURN_IF_ERROR(ResolveUnchanged(change, t, r.unresolved_columns, &exists));
-    if (!exists) return Status::Ok();  // deleted since: a later DELETE in the stream follows
+    if (!exists) {
+      // The row is gone from the source: a later change in the stream removes it from
+      // the target. But an UPDATE that moved the key must still delete the OLD key, which
+      // no later change mentions.
+      if (change.kind != ChangeKind::kUpdate || old_values_.empty()) return Status::Ok();
+      sc.kind = sink::ChangeKind::kDelete;
+      sc.new_values = {};
+    }
     sc.new_values = new_values_;
     r = t->encoder->Encode(sc, &t->batch);
   }

@@ -233,9 +233,9 @@ void Flusher::WorkerLoop(int index) {
       Status s = Flush(item, &tables);
       if (s.ok()) break;
       if (cancel_.cancelled()) return;
-      if (s.code() == Status::Code::kCorruption || s.code() == Status::Code::kInternal) {
-        return Fail(s);
-      }
+      // Damaged spool data cannot get better; anything else (including errors the sink
+      // calls non-retryable) is retried with backoff: the rows stay in the spool.
+      if (s.code() == Status::Code::kCorruption) return Fail(s);
       metrics_->flush_retries->Increment();
       const auto delay =
           std::chrono::milliseconds(std::min<std::int64_t>(10000, 100LL << std::min(attempt, 7)));

@@ -151,6 +151,17 @@ TEST_F(RunE2eTest, InsertsUpdatesDeletesKeyChangeToastTruncate) {
   auto dump = emulator_->Dump("proj.replica.orders");
   ASSERT_TRUE(dump.ok());
   EXPECT_EQ(dump->find("\"note\":null,\"qty\":1001"), std::string::npos) << dump->substr(0, 600);
+  // Key change of a row with an unchanged TOASTed value, and the row deleted before the
+  // agent reads the change (it is stopped): the old key must still be deleted.
+  agent->Signal(SIGTERM);
+  ASSERT_EQ(agent->Wait(60s).exit_code, 0);
+  Sql("UPDATE orders SET id = 55555 WHERE id = 5");  // note is TOASTed and unchanged
+  Sql("DELETE FROM orders WHERE id = 55555");
+  Sql("UPDATE orders SET id = 66666 WHERE id = 6");
+  Sql("UPDATE orders SET id = 66667 WHERE id = 66666");
+  agent = StartAgent();
+  v = VerifyEventually();
+  EXPECT_EQ(v.exit_code, 0) << v.out << v.err;
   // A difference is reported (and verify fails) once the target is behind.
   agent->Signal(SIGTERM);
   CliResult stopped = agent->Wait(60s);
