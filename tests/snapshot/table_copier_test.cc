@@ -373,6 +373,45 @@ TEST_F(TableCopierTest, RewrittenTableIsCopiedAgainInFull) {
   }
 }
 
+TEST_F(TableCopierTest, TableWithoutKeyIsCopiedInChangeLogModeWithDuplicates) {
+  ASSERT_TRUE(cluster_->Exec("CREATE TABLE nokey (a int, b text);"
+                             "INSERT INTO nokey SELECT g % 500, 'same' FROM generate_series(1, 4000) g;")
+                  .ok());
+  auto snap = Export(*cluster_, "snap_nokey", &cancel_);
+  ASSERT_TRUE(snap.conn);
+  ASSERT_TRUE(cluster_->Exec("INSERT INTO nokey VALUES (1, 'after')").ok());
+  auto sql = PgConnection::Connect(cluster_->Dsn(), ConnectionKind::kNormal, 30s, &cancel_);
+  ASSERT_TRUE(sql.ok());
+  ASSERT_TRUE((*sql)->Exec("BEGIN ISOLATION LEVEL REPEATABLE READ", 30s, &cancel_).ok());
+  ASSERT_TRUE((*sql)->Exec("SET TRANSACTION SNAPSHOT '" + snap.name + "'", 30s, &cancel_).ok());
+  auto table = LoadSourceTable(sql->get(), "public", "nokey", 30s, &cancel_);
+  ASSERT_TRUE(table.ok()) << table.status().ToString();
+  EXPECT_FALSE(table->relation.HasKey());
+  auto descriptor = sink::BuildTableDescriptor(table->relation, {}, 1);
+  ASSERT_TRUE(descriptor.ok()) << descriptor.status().ToString();
+  EXPECT_EQ((*descriptor)->mode, sink::WriteMode::kChangeLog);
+
+  SyncStateStore store(cluster_->dir() + "/state/snapshot");
+  ASSERT_TRUE(store.Open().ok());
+  spool::SpoolOptions so;
+  so.dir = spool_dir_;
+  auto spool = spool::SpoolWriter::Open(so);
+  ASSERT_TRUE(spool.ok());
+  TableSnapshotOptions opts;
+  opts.dsn = cluster_->Dsn();
+  opts.snapshot_name = snap.name;
+  opts.snapshot_lsn = snap.lsn;
+  opts.workers = 2;
+  opts.min_chunk_pages = 5;
+  auto r = CopyTable(opts, *table, *descriptor, &store, spool->get(), &cancel_);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->rows, 4000u);  // every duplicate, not the row inserted after the snapshot
+  EXPECT_EQ(r->rejected, 0u);
+  ASSERT_TRUE((*spool)->Sync().ok());
+  Lsn seen = 0;
+  EXPECT_EQ(SpooledRows(spool_dir_, &seen).size(), 4000u);
+}
+
 TEST(SyncState, JsonRoundTripAndCorruption) {
   TableSyncState s;
   s.relation_oid = 16390;
