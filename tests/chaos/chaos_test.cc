@@ -361,6 +361,11 @@ TEST_F(ChaosTest, RandomKillsRestartsAndFaultsLoseNothing) {
   std::printf("chaos: verify %s %.1f s after the last kill\n",
               v.exit_code == 0 ? "passed" : "FAILED",
               std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+  if (v.exit_code != 0) {
+    const std::string log = agent_->ReadErr();
+    std::printf("chaos: last agent's log (tail):\n%s\n",
+                log.substr(log.size() > 6000 ? log.size() - 6000 : 0).c_str());
+  }
   EXPECT_EQ(v.exit_code, 0) << v.out << v.err;
   EXPECT_NE(v.out.find("public.accounts -> replica.accounts: EQUAL"), std::string::npos) << v.out;
   EXPECT_NE(v.out.find("public.lines -> replica.lines: EQUAL"), std::string::npos) << v.out;
