@@ -143,8 +143,19 @@ Status TableCopier::CopyChunk(const struct CopyChunk& chunk, CopyProgress* progr
         change.new_values = values;
         auto r = encoder.Encode(change, &batch);
         if (r.outcome != sink::EncodeResult::Outcome::kEncoded) {
+          if (options_.dead_letters == nullptr)
+            return Status::FailedPrecondition("copy of " + what + ": row " +
+                                              std::to_string(parser.tuples()) +
+                                              " cannot be encoded: " + r.reason);
+          sink::DeadLetter dl;
+          dl.table = rel.schema + "." + rel.name;
+          dl.commit_lsn = change.commit_lsn;
+          dl.op = "SNAPSHOT";
+          dl.source = "encoder";
+          dl.reason = r.reason;
+          PG2BQ_RETURN_IF_ERROR(options_.dead_letters->Append(dl));
           if (rejected++ == 0)
-            spdlog::warn("copy of {}: row rejected by the encoder: {}", what, r.reason);
+            spdlog::warn("copy of {}: row not representable, dead-lettered: {}", what, r.reason);
           progress->rejected.fetch_add(1, std::memory_order_relaxed);
           continue;
         }
@@ -174,6 +185,7 @@ Status TableCopier::CopyChunk(const struct CopyChunk& chunk, CopyProgress* progr
   }
   while (PGresult* r = PQgetResult(pg)) PQclear(r);
   PG2BQ_RETURN_IF_ERROR(parser.Finish());
+  if (rejected != 0) PG2BQ_RETURN_IF_ERROR(options_.dead_letters->Sync());
   PG2BQ_RETURN_IF_ERROR(
       AppendBatch(static_cast<std::uint32_t>(batch.rows.size()), &batch.proto_rows));
   PG2BQ_RETURN_IF_ERROR(exec("COMMIT"));

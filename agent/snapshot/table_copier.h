@@ -28,6 +28,7 @@
 #include "agent/cancellation.h"
 #include "common/lsn.h"
 #include "common/status.h"
+#include "sink/dead_letter.h"
 #include "sink/encode_policies.h"
 #include "sink/source_relation.h"
 #include "sink/table_descriptor.h"
@@ -59,6 +60,10 @@ struct TableCopierOptions {
   sink::SourceRelation relation;  // columns in attribute order
   std::shared_ptr<const sink::TableDescriptor> descriptor;
   sink::EncodePolicies policies;
+  // Rows the encoder cannot represent under `policies` go here (synced before the chunk
+  // counts as copied). Without a writer such a row fails the copy: nothing is dropped
+  // silently.
+  sink::DeadLetterWriter* dead_letters = nullptr;
   std::size_t batch_max_bytes = 4 << 20;  // encoded rows per spool RowBatch
   std::chrono::milliseconds io_timeout{60000};  // longest silence from the server
   // How long to keep retrying an append while the spool's disk budget is full before

@@ -83,6 +83,7 @@ Result<TableSnapshotResult> CopyTable(const TableSnapshotOptions& options, const
   co.relation = rel;
   co.descriptor = std::move(descriptor);
   co.policies = options.policies;
+  co.dead_letters = options.dead_letters;
   co.batch_max_bytes = options.batch_max_bytes;
   TableCopier copier(co, spool, cancel);
 

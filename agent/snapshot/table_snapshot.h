@@ -34,6 +34,7 @@ struct TableSnapshotOptions {
   std::uint64_t min_chunk_pages = 1024;  // 8 MiB of heap
   std::size_t batch_max_bytes = 4 << 20;
   sink::EncodePolicies policies;
+  sink::DeadLetterWriter* dead_letters = nullptr;  // see TableCopierOptions
   std::chrono::milliseconds progress_interval{5000};
   // Test hook: stop (as if killed) after this many chunks were marked done. 0 = never.
   std::uint32_t stop_after_chunks = 0;

@@ -412,6 +412,49 @@ TEST_F(TableCopierTest, TableWithoutKeyIsCopiedInChangeLogModeWithDuplicates) {
   EXPECT_EQ(SpooledRows(spool_dir_, &seen).size(), 4000u);
 }
 
+TEST_F(TableCopierTest, UnrepresentableRowsAreDeadLetteredOrFailTheCopy) {
+  ASSERT_TRUE(cluster_->Exec("CREATE TABLE nan (id int PRIMARY KEY, n numeric);"
+                             "INSERT INTO nan SELECT g, CASE WHEN g = 7 THEN 'NaN'::numeric ELSE g END "
+                             "FROM generate_series(1, 100) g;")
+                  .ok());
+  auto snap = Export(*cluster_, "snap_nan", &cancel_);
+  ASSERT_TRUE(snap.conn);
+  auto sql = PgConnection::Connect(cluster_->Dsn(), ConnectionKind::kNormal, 30s, &cancel_);
+  ASSERT_TRUE(sql.ok());
+  auto table = LoadSourceTable(sql->get(), "public", "nan", 30s, &cancel_);
+  ASSERT_TRUE(table.ok());
+  auto descriptor = sink::BuildTableDescriptor(table->relation, {}, 1);
+  ASSERT_TRUE(descriptor.ok());
+  spool::SpoolOptions so;
+  so.dir = spool_dir_;
+  auto spool = spool::SpoolWriter::Open(so);
+  ASSERT_TRUE(spool.ok());
+  TableCopierOptions opts;
+  opts.dsn = cluster_->Dsn();
+  opts.snapshot_name = snap.name;
+  opts.snapshot_lsn = snap.lsn;
+  opts.relation = table->relation;
+  opts.descriptor = *descriptor;
+  {
+    TableCopier copier(opts, spool->get(), &cancel_);
+    CopyProgress progress;
+    Status s = copier.CopyChunk({0, 0}, &progress);
+    ASSERT_FALSE(s.ok());
+    EXPECT_NE(s.ToString().find("NaN"), std::string::npos) << s.ToString();
+  }
+  const std::string path = cluster_->dir() + "/dead_letters.jsonl";
+  sink::DeadLetterWriter dead(path);
+  opts.dead_letters = &dead;
+  TableCopier copier(opts, spool->get(), &cancel_);
+  CopyProgress progress;
+  Status s = copier.CopyChunk({0, 0}, &progress);
+  ASSERT_TRUE(s.ok()) << s.ToString();
+  EXPECT_EQ(progress.rows.load(), 99u);
+  EXPECT_EQ(progress.rejected.load(), 1u);
+  EXPECT_EQ(dead.count(), 1u);
+  EXPECT_TRUE(std::filesystem::exists(path));
+}
+
 TEST(SyncState, JsonRoundTripAndCorruption) {
   TableSyncState s;
   s.relation_oid = 16390;
