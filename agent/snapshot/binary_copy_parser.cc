@@ -29,8 +29,8 @@ void BinaryCopyParser::Feed(std::string_view bytes) {
 }
 
 Status BinaryCopyParser::Error(std::string what) const {
-  return Status::Corruption("binary COPY data at byte " + std::to_string(bytes_consumed()) +
-                            ": " + what);
+  return Status::Corruption("binary COPY data at byte " + std::to_string(bytes_consumed()) + ": " +
+                            what);
 }
 
 bool BinaryCopyParser::ParseHeader(Status* error) {

@@ -38,8 +38,7 @@ class BinaryCopyParser {
 
   // expected_fields: the column count the COPY selected; tuples with another count are
   // corruption. 0 = accept any count.
-  explicit BinaryCopyParser(std::size_t expected_fields = 0)
-      : expected_fields_(expected_fields) {}
+  explicit BinaryCopyParser(std::size_t expected_fields = 0) : expected_fields_(expected_fields) {}
 
   // Appends bytes. Invalidates views handed out by Next().
   void Feed(std::string_view bytes);
@@ -58,8 +57,8 @@ class BinaryCopyParser {
 
   std::size_t expected_fields_;
   std::string buffer_;
-  std::size_t pos_ = 0;               // parse position in buffer_
-  std::uint64_t consumed_base_ = 0;   // bytes dropped from the front of buffer_
+  std::size_t pos_ = 0;              // parse position in buffer_
+  std::uint64_t consumed_base_ = 0;  // bytes dropped from the front of buffer_
   bool header_done_ = false;
   bool ended_ = false;
   std::uint64_t tuples_ = 0;

@@ -10,13 +10,14 @@ Result<SourceTable> LoadSourceTable(PgConnection* conn, const std::string& schem
                                     const std::string& table, std::chrono::milliseconds timeout,
                                     const Cancellation* cancel) {
   const std::string name = schema + "." + table;
-  const std::string rel = "(" + conn->QuoteLiteral(conn->QuoteIdentifier(schema) + "." +
-                                                   conn->QuoteIdentifier(table)) +
-                          "::regclass)";
+  const std::string rel =
+      "(" + conn->QuoteLiteral(conn->QuoteIdentifier(schema) + "." + conn->QuoteIdentifier(table)) +
+      "::regclass)";
   // One row per column; typname/typtype/base type are what pgoutput's Type message and the
   // catalog lookups in capture give for non-built-in types.
   const std::string sql =
-      "SELECT c.oid, pg_relation_size(c.oid) / current_setting('block_size')::int, c.reltuples, c.relreplident, a.attname, a.atttypid, "
+      "SELECT c.oid, pg_relation_size(c.oid) / current_setting('block_size')::int, c.reltuples, "
+      "c.relreplident, a.attname, a.atttypid, "
       "       a.atttypmod, t.typname, t.typtype, "
       "       CASE WHEN t.typtype = 'd' THEN (WITH RECURSIVE d(oid, base, typtype, depth) AS ("
       "          SELECT t.oid, t.typbasetype, t.typtype, 0 UNION ALL "
@@ -31,7 +32,9 @@ Result<SourceTable> LoadSourceTable(PgConnection* conn, const std::string& schem
       ", c.relfilenode "
       "FROM pg_class c JOIN pg_attribute a ON a.attrelid = c.oid "
       "JOIN pg_type t ON t.oid = a.atttypid "
-      "WHERE c.oid = " + rel + " AND a.attnum > 0 AND NOT a.attisdropped AND a.attgenerated = '' "
+      "WHERE c.oid = " +
+      rel +
+      " AND a.attnum > 0 AND NOT a.attisdropped AND a.attgenerated = '' "
       "ORDER BY a.attnum";
   auto res = conn->Exec(sql, timeout, cancel);
   if (!res.ok()) return res.status().WithContext("reading the columns of " + name);
@@ -54,7 +57,8 @@ Result<SourceTable> LoadSourceTable(PgConnection* conn, const std::string& schem
     if (c.type_oid >= 10000) {  // as capture describes non-built-in types
       c.type_name = PQgetvalue(r, i, 7);
       c.is_enum = typtype == 'e';
-      if (typtype == 'd') c.base_type_oid = static_cast<std::uint32_t>(std::stoul(PQgetvalue(r, i, 9)));
+      if (typtype == 'd')
+        c.base_type_oid = static_cast<std::uint32_t>(std::stoul(PQgetvalue(r, i, 9)));
     }
     c.is_key = PQgetvalue(r, i, 10)[0] == 't';
     out.relation.columns.push_back(std::move(c));
@@ -71,7 +75,8 @@ std::vector<CopyChunk> PlanChunks(std::uint64_t relpages, std::uint32_t chunks) 
   }
   const std::uint64_t n = std::min<std::uint64_t>(chunks, relpages);
   const std::uint64_t step = (relpages + n - 1) / n;
-  for (std::uint64_t first = 0; first < relpages; first += step) out.push_back({first, first + step});
+  for (std::uint64_t first = 0; first < relpages; first += step)
+    out.push_back({first, first + step});
   out.back().end_page = 0;
   return out;
 }

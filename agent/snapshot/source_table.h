@@ -18,8 +18,8 @@ namespace pg2bq::agent::snapshot {
 
 struct SourceTable {
   sink::SourceRelation relation;
-  std::uint64_t relpages = 0;  // main fork size / block size
-  double reltuples = -1;  // -1: never analyzed
+  std::uint64_t relpages = 0;     // main fork size / block size
+  double reltuples = -1;          // -1: never analyzed
   std::uint32_t relfilenode = 0;  // changes when VACUUM FULL / CLUSTER rewrite the table
 };
 

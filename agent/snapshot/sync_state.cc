@@ -32,17 +32,21 @@ Status WriteAtomically(const std::string& path, std::string_view content) {
 
 }  // namespace
 
-const char* SyncPhaseName(SyncPhase phase) { return kPhaseNames[static_cast<int>(phase)]; }
+const char* SyncPhaseName(SyncPhase phase) {
+  return kPhaseNames[static_cast<int>(phase)];
+}
 
 std::uint64_t TableSyncState::RowsCopied() const {
   std::uint64_t n = 0;
-  for (const auto& c : chunks) n += c.rows;
+  for (const auto& c : chunks)
+    n += c.rows;
   return n;
 }
 
 std::size_t TableSyncState::ChunksDone() const {
   std::size_t n = 0;
-  for (const auto& c : chunks) n += c.done;
+  for (const auto& c : chunks)
+    n += c.done;
   return n;
 }
 

@@ -49,7 +49,8 @@ Status TableCopier::AppendBatch(std::uint32_t rows, std::string* proto_rows) {
     if (pos.ok()) break;
     // A full disk budget is back-pressure, not an error: BigQuery's acknowledgements free
     // space. Anything else (I/O error, closed writer) ends the copy.
-    if (pos.status().code() != Status::Code::kResourceExhausted || std::chrono::steady_clock::now() > give_up)
+    if (pos.status().code() != Status::Code::kResourceExhausted ||
+        std::chrono::steady_clock::now() > give_up)
       return pos.status();
     if (cancel_ != nullptr && cancel_->cancelled()) return Status::Aborted("copy cancelled");
   }
@@ -88,7 +89,8 @@ Status TableCopier::CopyChunk(const struct CopyChunk& chunk, CopyProgress* progr
     columns += conn->QuoteIdentifier(c.name);
     if (as_text[i]) columns += "::text";
   }
-  const std::string table = conn->QuoteIdentifier(rel.schema) + "." + conn->QuoteIdentifier(rel.name);
+  const std::string table =
+      conn->QuoteIdentifier(rel.schema) + "." + conn->QuoteIdentifier(rel.name);
   const std::string sql = CopySql(chunk, table, columns);
   PGconn* pg = conn->raw();
   if (PQsendQuery(pg, sql.c_str()) != 1)
@@ -105,7 +107,8 @@ Status TableCopier::CopyChunk(const struct CopyChunk& chunk, CopyProgress* progr
     PgResultPtr res(PQgetResult(pg));
     if (!res || PQresultStatus(res.get()) != PGRES_COPY_OUT) {
       std::string msg = res ? PQresultErrorMessage(res.get()) : PQerrorMessage(pg);
-      while (PGresult* r = PQgetResult(pg)) PQclear(r);
+      while (PGresult* r = PQgetResult(pg))
+        PQclear(r);
       return Status::FailedPrecondition("copy of " + what + ": " + msg);
     }
   }
@@ -138,7 +141,7 @@ Status TableCopier::CopyChunk(const struct CopyChunk& chunk, CopyProgress* progr
         for (std::size_t i = 0; i < fields.size(); ++i) {
           values[i] = fields[i].is_null ? sink::SourceValue::Null()
                       : as_text[i]      ? sink::SourceValue::Text(fields[i].bytes)
-                                        : sink::SourceValue{sink::ValueState::kBinary, fields[i].bytes};
+                                   : sink::SourceValue{sink::ValueState::kBinary, fields[i].bytes};
         }
         change.new_values = values;
         auto r = encoder.Encode(change, &batch);
@@ -169,8 +172,8 @@ Status TableCopier::CopyChunk(const struct CopyChunk& chunk, CopyProgress* progr
       continue;
     }
     if (n == 0) {  // nothing buffered: wait for the socket
-      PG2BQ_RETURN_IF_ERROR(conn->WaitSocket(
-          false, std::chrono::steady_clock::now() + options_.io_timeout, cancel_));
+      PG2BQ_RETURN_IF_ERROR(
+          conn->WaitSocket(false, std::chrono::steady_clock::now() + options_.io_timeout, cancel_));
       if (PQconsumeInput(pg) != 1)
         return Status::Unavailable("copy of " + what + ": " + PQerrorMessage(pg));
       continue;
@@ -183,7 +186,8 @@ Status TableCopier::CopyChunk(const struct CopyChunk& chunk, CopyProgress* progr
     std::string msg = res ? PQresultErrorMessage(res.get()) : PQerrorMessage(pg);
     return Status::Unavailable("copy of " + what + ": " + msg);
   }
-  while (PGresult* r = PQgetResult(pg)) PQclear(r);
+  while (PGresult* r = PQgetResult(pg))
+    PQclear(r);
   PG2BQ_RETURN_IF_ERROR(parser.Finish());
   if (rejected != 0) PG2BQ_RETURN_IF_ERROR(options_.dead_letters->Sync());
   PG2BQ_RETURN_IF_ERROR(

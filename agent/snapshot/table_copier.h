@@ -64,7 +64,7 @@ struct TableCopierOptions {
   // counts as copied). Without a writer such a row fails the copy: nothing is dropped
   // silently.
   sink::DeadLetterWriter* dead_letters = nullptr;
-  std::size_t batch_max_bytes = 4 << 20;  // encoded rows per spool RowBatch
+  std::size_t batch_max_bytes = 4 << 20;        // encoded rows per spool RowBatch
   std::chrono::milliseconds io_timeout{60000};  // longest silence from the server
   // How long to keep retrying an append while the spool's disk budget is full before
   // failing (the flusher frees space as BigQuery acknowledges).

@@ -44,9 +44,10 @@ Result<TableSnapshotResult> CopyTable(const TableSnapshotOptions& options, const
   const bool resume = state.phase == SyncPhase::kCopying && !state.chunks.empty() &&
                       state.relfilenode == table.relfilenode;
   if (state.phase == SyncPhase::kCopying && !resume) {
-    spdlog::warn("snapshot {}: storage rewritten since the interrupted copy (relfilenode {} -> "
-                 "{}); copying every chunk again",
-                 name, state.relfilenode, table.relfilenode);
+    spdlog::warn(
+        "snapshot {}: storage rewritten since the interrupted copy (relfilenode {} -> "
+        "{}); copying every chunk again",
+        name, state.relfilenode, table.relfilenode);
   }
   state.relation_oid = rel.oid;
   state.schema = rel.schema;
@@ -58,10 +59,11 @@ Result<TableSnapshotResult> CopyTable(const TableSnapshotOptions& options, const
                             : std::min(state.hold_from_lsn, options.snapshot_lsn);
   if (!resume) {
     state.chunks.clear();
-    const std::uint64_t by_size =
-        std::max<std::uint64_t>(1, table.relpages / std::max<std::uint64_t>(1, options.min_chunk_pages));
+    const std::uint64_t by_size = std::max<std::uint64_t>(
+        1, table.relpages / std::max<std::uint64_t>(1, options.min_chunk_pages));
     const auto n = static_cast<std::uint32_t>(std::min<std::uint64_t>(options.max_chunks, by_size));
-    for (const auto& c : PlanChunks(table.relpages, n)) state.chunks.push_back({c, false, 0});
+    for (const auto& c : PlanChunks(table.relpages, n))
+      state.chunks.push_back({c, false, 0});
   } else {
     spdlog::info("snapshot {}: resuming, {}/{} chunks already copied ({} rows)", name,
                  state.ChunksDone(), state.chunks.size(), state.RowsCopied());
@@ -132,7 +134,8 @@ Result<TableSnapshotResult> CopyTable(const TableSnapshotOptions& options, const
   };
   std::vector<std::thread> threads;
   const std::size_t nworkers = std::min<std::size_t>(std::max(1u, options.workers), pending.size());
-  for (std::size_t i = 0; i < nworkers; ++i) threads.emplace_back(worker);
+  for (std::size_t i = 0; i < nworkers; ++i)
+    threads.emplace_back(worker);
   {
     // Progress: rows, bytes, rate and ETA against the planner's estimate.
     std::unique_lock lock(mu);
@@ -143,23 +146,24 @@ Result<TableSnapshotResult> CopyTable(const TableSnapshotOptions& options, const
           std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
       const std::uint64_t rows = rows_before + total.rows.load();
       const double rate = secs > 0 ? static_cast<double>(total.rows.load()) / secs : 0;
-      spdlog::info("snapshot {}: {} rows{} , {:.1f} MiB, {:.0f} rows/s, chunks {}/{}, ETA {}",
-                   name, rows,
-                   estimate > 0 ? fmt::format(" of ~{:.0f}", estimate) : std::string(),
-                   static_cast<double>(total.bytes.load()) / (1 << 20), rate,
-                   state.ChunksDone(), state.chunks.size(),
+      spdlog::info("snapshot {}: {} rows{} , {:.1f} MiB, {:.0f} rows/s, chunks {}/{}, ETA {}", name,
+                   rows, estimate > 0 ? fmt::format(" of ~{:.0f}", estimate) : std::string(),
+                   static_cast<double>(total.bytes.load()) / (1 << 20), rate, state.ChunksDone(),
+                   state.chunks.size(),
                    estimate > 0 && rate > 0 ? Eta((estimate - static_cast<double>(rows)) / rate)
                                             : std::string("unknown"));
     }
   }
-  for (auto& t : threads) t.join();
+  for (auto& t : threads)
+    t.join();
   result.rows = total.rows.load();
   result.bytes = total.bytes.load();
   result.rejected = total.rejected.load();
   result.chunks_copied = marked;
   if (!failure.ok()) return failure.WithContext("snapshot of " + name);
-  if (stopped) return Status::Aborted("snapshot of " + name + ": stopped after " +
-                                      std::to_string(marked) + " chunk(s) (test hook)");
+  if (stopped)
+    return Status::Aborted("snapshot of " + name + ": stopped after " + std::to_string(marked) +
+                           " chunk(s) (test hook)");
   if (cancel != nullptr && cancel->cancelled())
     return Status::Aborted("snapshot of " + name + ": cancelled");
 
@@ -172,11 +176,13 @@ Result<TableSnapshotResult> CopyTable(const TableSnapshotOptions& options, const
   PG2BQ_RETURN_IF_ERROR(spool->Sync());
   state.phase = SyncPhase::kCopied;
   PG2BQ_RETURN_IF_ERROR(store->Save(state));
-  const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  spdlog::info("snapshot {}: copied {} rows ({:.1f} MiB) in {:.1f}s, {} chunk(s) this run; "
-               "streamed changes above {} apply after BigQuery acknowledges the copy",
-               name, state.RowsCopied(), static_cast<double>(result.bytes) / (1 << 20), secs,
-               marked, FormatLsn(state.hold_from_lsn));
+  const double secs =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  spdlog::info(
+      "snapshot {}: copied {} rows ({:.1f} MiB) in {:.1f}s, {} chunk(s) this run; "
+      "streamed changes above {} apply after BigQuery acknowledges the copy",
+      name, state.RowsCopied(), static_cast<double>(result.bytes) / (1 << 20), secs, marked,
+      FormatLsn(state.hold_from_lsn));
   return result;
 }
 

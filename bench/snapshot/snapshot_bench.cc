@@ -50,7 +50,8 @@ int main(int argc, char** argv) {
       "e float8);"
       "INSERT INTO big SELECT g, g % 1000, 'row number ' || g, "
       "TIMESTAMPTZ '2020-01-01 00:00:00+00' + g * INTERVAL '1 s', g * 1.5, g / 7.0 "
-      "FROM generate_series(1, " + std::to_string(rows) + ") g;");
+      "FROM generate_series(1, " +
+      std::to_string(rows) + ") g;");
   if (s.ok()) s = pg.Exec("VACUUM ANALYZE big");
   if (!s.ok()) return Fail(s);
 
@@ -58,8 +59,10 @@ int main(int argc, char** argv) {
   auto repl = agent::PgConnection::Connect(pg.Dsn("postgres", "replication=database"),
                                            agent::ConnectionKind::kReplication, 30s, &cancel);
   if (!repl.ok()) return Fail(repl.status());
-  auto slot = (*repl)->Exec("CREATE_REPLICATION_SLOT bench TEMPORARY LOGICAL pgoutput "
-                            "EXPORT_SNAPSHOT", 30s, &cancel);
+  auto slot = (*repl)->Exec(
+      "CREATE_REPLICATION_SLOT bench TEMPORARY LOGICAL pgoutput "
+      "EXPORT_SNAPSHOT",
+      30s, &cancel);
   if (!slot.ok()) return Fail(slot.status());
   const Lsn lsn = ParseLsn(PQgetvalue(slot->get(), 0, 1)).value_or(0);
   const std::string snapshot = PQgetvalue(slot->get(), 0, 2);
@@ -89,7 +92,8 @@ int main(int argc, char** argv) {
     peer_bytes += static_cast<std::uint64_t>(n);
     PQfreemem(buf);
   }
-  while ((res = PQgetResult(c)) != nullptr) PQclear(res);
+  while ((res = PQgetResult(c)) != nullptr)
+    PQclear(res);
   const double peer_s = Seconds(t0);
 
   // Ours.
@@ -110,7 +114,8 @@ int main(int argc, char** argv) {
   opts.max_chunks = workers * 4;
   opts.progress_interval = 60s;
   t0 = std::chrono::steady_clock::now();
-  auto result = agent::snapshot::CopyTable(opts, *table, *descriptor, &store, spool->get(), &cancel);
+  auto result =
+      agent::snapshot::CopyTable(opts, *table, *descriptor, &store, spool->get(), &cancel);
   if (!result.ok()) return Fail(result.status());
   const double ours_s = Seconds(t0);
 

@@ -21,7 +21,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     auto step = parser.Next(&fields);
     if (!step.ok()) return 0;
     if (*step == pg2bq::agent::snapshot::BinaryCopyParser::Step::kTuple) {
-      for (const auto& f : fields) total += f.bytes.size();
+      for (const auto& f : fields)
+        total += f.bytes.size();
       if (total > input.size() * 2 + 1) __builtin_trap();
       continue;
     }

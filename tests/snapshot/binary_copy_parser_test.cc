@@ -12,7 +12,8 @@ namespace {
 std::string Header(std::uint32_t flags = 0, std::string ext = {}) {
   std::string h("PGCOPY\n\377\r\n\0", 11);
   auto put32 = [&](std::uint32_t v) {
-    for (int s = 24; s >= 0; s -= 8) h.push_back(static_cast<char>((v >> s) & 0xFF));
+    for (int s = 24; s >= 0; s -= 8)
+      h.push_back(static_cast<char>((v >> s) & 0xFF));
   };
   put32(flags);
   put32(static_cast<std::uint32_t>(ext.size()));
@@ -24,7 +25,8 @@ void Put16(std::string* s, std::int16_t v) {
 }
 void Put32(std::string* s, std::int32_t v) {
   const auto u = static_cast<std::uint32_t>(v);
-  for (int sh = 24; sh >= 0; sh -= 8) s->push_back(static_cast<char>((u >> sh) & 0xFF));
+  for (int sh = 24; sh >= 0; sh -= 8)
+    s->push_back(static_cast<char>((u >> sh) & 0xFF));
 }
 std::string Tuple(const std::vector<std::optional<std::string>>& fields) {
   std::string t;
@@ -56,7 +58,8 @@ Result<std::vector<std::vector<std::string>>> ParseAll(std::string_view data, st
     PG2BQ_ASSIGN_OR_RETURN(auto step, parser.Next(&fields));
     if (step == BinaryCopyParser::Step::kTuple) {
       std::vector<std::string> row;
-      for (const auto& f : fields) row.push_back(f.is_null ? "<null>" : std::string(f.bytes));
+      for (const auto& f : fields)
+        row.push_back(f.is_null ? "<null>" : std::string(f.bytes));
       out.push_back(std::move(row));
       continue;
     }
@@ -148,7 +151,8 @@ TEST(BinaryCopyParser, RejectsBytesAfterTrailer) {
 TEST(BinaryCopyParser, CountsBytesAcrossBufferCompaction) {
   std::string data = Header();
   const std::string big(100000, 'z');
-  for (int i = 0; i < 5; ++i) data += Tuple({big});
+  for (int i = 0; i < 5; ++i)
+    data += Tuple({big});
   data += Trailer();
   BinaryCopyParser parser(1);
   std::vector<CopyField> fields;

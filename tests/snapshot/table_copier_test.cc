@@ -2,6 +2,8 @@
 // parallel ctid chunks inside a slot's exported snapshot; the spool must then hold exactly
 // the rows visible in that snapshot (not rows committed after it), each encoded exactly as
 // the same row read in text form and encoded by the same RowEncoder.
+#include "agent/snapshot/table_copier.h"
+
 #include <gtest/gtest.h>
 #include <libpq-fe.h>
 
@@ -11,7 +13,6 @@
 
 #include "agent/pg_connection.h"
 #include "agent/snapshot/source_table.h"
-#include "agent/snapshot/table_copier.h"
 #include "agent/snapshot/table_snapshot.h"
 #include "common/lsn.h"
 #include "sink/row_encoder.h"
@@ -101,9 +102,10 @@ TEST_F(TableCopierTest, ParallelChunksCopyExactlyTheSnapshot) {
   auto repl = PgConnection::Connect(cluster_->Dsn("postgres", "replication=database"),
                                     ConnectionKind::kReplication, 30s, &cancel_);
   ASSERT_TRUE(repl.ok()) << repl.status().ToString();
-  auto slot = (*repl)->Exec("CREATE_REPLICATION_SLOT snap_test TEMPORARY LOGICAL pgoutput "
-                            "EXPORT_SNAPSHOT",
-                            30s, &cancel_);
+  auto slot = (*repl)->Exec(
+      "CREATE_REPLICATION_SLOT snap_test TEMPORARY LOGICAL pgoutput "
+      "EXPORT_SNAPSHOT",
+      30s, &cancel_);
   ASSERT_TRUE(slot.ok()) << slot.status().ToString();
   const std::string consistent_point = PQgetvalue(slot->get(), 0, 1);
   const std::string snapshot_name = PQgetvalue(slot->get(), 0, 2);
@@ -111,16 +113,16 @@ TEST_F(TableCopierTest, ParallelChunksCopyExactlyTheSnapshot) {
   ASSERT_TRUE(lsn.has_value()) << consistent_point;
 
   // Changes after the snapshot: none of them may be copied.
-  ASSERT_TRUE(cluster_->Exec("INSERT INTO every_type (id, t) VALUES (100001, 'late');"
-                             "UPDATE every_type SET t = 'changed' WHERE id = 5;"
-                             "DELETE FROM every_type WHERE id = 6;")
+  ASSERT_TRUE(cluster_
+                  ->Exec("INSERT INTO every_type (id, t) VALUES (100001, 'late');"
+                         "UPDATE every_type SET t = 'changed' WHERE id = 5;"
+                         "DELETE FROM every_type WHERE id = 6;")
                   .ok());
 
   auto sql = PgConnection::Connect(cluster_->Dsn(), ConnectionKind::kNormal, 30s, &cancel_);
   ASSERT_TRUE(sql.ok());
   ASSERT_TRUE((*sql)->Exec("BEGIN ISOLATION LEVEL REPEATABLE READ", 30s, &cancel_).ok());
-  ASSERT_TRUE(
-      (*sql)->Exec("SET TRANSACTION SNAPSHOT '" + snapshot_name + "'", 30s, &cancel_).ok());
+  ASSERT_TRUE((*sql)->Exec("SET TRANSACTION SNAPSHOT '" + snapshot_name + "'", 30s, &cancel_).ok());
   auto table = LoadSourceTable(sql->get(), "public", "every_type", 30s, &cancel_);
   ASSERT_TRUE(table.ok()) << table.status().ToString();
   ASSERT_EQ(table->relation.columns.size(), 25u);
@@ -154,8 +156,10 @@ TEST_F(TableCopierTest, ParallelChunksCopyExactlyTheSnapshot) {
   std::vector<std::thread> workers;
   for (std::size_t i = 0; i < chunks.size(); ++i)
     workers.emplace_back([&, i] { results[i] = copier.CopyChunk(chunks[i], &progress); });
-  for (auto& w : workers) w.join();
-  for (const auto& s : results) ASSERT_TRUE(s.ok()) << s.ToString();
+  for (auto& w : workers)
+    w.join();
+  for (const auto& s : results)
+    ASSERT_TRUE(s.ok()) << s.ToString();
   ASSERT_TRUE((*spool)->Sync().ok());
   EXPECT_EQ(progress.rows.load(), 3000u);
   EXPECT_EQ(progress.rejected.load(), 0u);
@@ -192,7 +196,8 @@ TEST_F(TableCopierTest, ParallelChunksCopyExactlyTheSnapshot) {
   std::sort(copied.begin(), copied.end());
   std::sort(expected.begin(), expected.end());
   std::size_t mismatches = 0;
-  for (std::size_t i = 0; i < copied.size(); ++i) mismatches += copied[i] != expected[i];
+  for (std::size_t i = 0; i < copied.size(); ++i)
+    mismatches += copied[i] != expected[i];
   EXPECT_EQ(mismatches, 0u) << "binary-copied rows differ from text-encoded rows";
 }
 
@@ -234,9 +239,9 @@ ExportedSnapshot Export(const testing::PgTestCluster& cluster, const std::string
                                     ConnectionKind::kReplication, 30s, cancel);
   EXPECT_TRUE(repl.ok()) << repl.status().ToString();
   if (!repl.ok()) return out;
-  auto r = (*repl)->Exec("CREATE_REPLICATION_SLOT " + slot +
-                             " TEMPORARY LOGICAL pgoutput EXPORT_SNAPSHOT",
-                         30s, cancel);
+  auto r = (*repl)->Exec(
+      "CREATE_REPLICATION_SLOT " + slot + " TEMPORARY LOGICAL pgoutput EXPORT_SNAPSHOT", 30s,
+      cancel);
   EXPECT_TRUE(r.ok()) << r.status().ToString();
   if (!r.ok()) return out;
   out.lsn = ParseLsn(PQgetvalue(r->get(), 0, 1)).value_or(0);
@@ -247,8 +252,8 @@ ExportedSnapshot Export(const testing::PgTestCluster& cluster, const std::string
 
 Result<SourceTable> LoadIn(const testing::PgTestCluster& cluster, const std::string& snapshot,
                            const Cancellation* cancel) {
-  PG2BQ_ASSIGN_OR_RETURN(auto sql, PgConnection::Connect(cluster.Dsn(), ConnectionKind::kNormal,
-                                                         30s, cancel));
+  PG2BQ_ASSIGN_OR_RETURN(
+      auto sql, PgConnection::Connect(cluster.Dsn(), ConnectionKind::kNormal, 30s, cancel));
   PG2BQ_RETURN_IF_ERROR(sql->Exec("BEGIN ISOLATION LEVEL REPEATABLE READ", 30s, cancel).status());
   PG2BQ_RETURN_IF_ERROR(
       sql->Exec("SET TRANSACTION SNAPSHOT '" + snapshot + "'", 30s, cancel).status());
@@ -374,9 +379,11 @@ TEST_F(TableCopierTest, RewrittenTableIsCopiedAgainInFull) {
 }
 
 TEST_F(TableCopierTest, TableWithoutKeyIsCopiedInChangeLogModeWithDuplicates) {
-  ASSERT_TRUE(cluster_->Exec("CREATE TABLE nokey (a int, b text);"
-                             "INSERT INTO nokey SELECT g % 500, 'same' FROM generate_series(1, 4000) g;")
-                  .ok());
+  ASSERT_TRUE(
+      cluster_
+          ->Exec("CREATE TABLE nokey (a int, b text);"
+                 "INSERT INTO nokey SELECT g % 500, 'same' FROM generate_series(1, 4000) g;")
+          .ok());
   auto snap = Export(*cluster_, "snap_nokey", &cancel_);
   ASSERT_TRUE(snap.conn);
   ASSERT_TRUE(cluster_->Exec("INSERT INTO nokey VALUES (1, 'after')").ok());
@@ -413,9 +420,10 @@ TEST_F(TableCopierTest, TableWithoutKeyIsCopiedInChangeLogModeWithDuplicates) {
 }
 
 TEST_F(TableCopierTest, UnrepresentableRowsAreDeadLetteredOrFailTheCopy) {
-  ASSERT_TRUE(cluster_->Exec("CREATE TABLE nan (id int PRIMARY KEY, n numeric);"
-                             "INSERT INTO nan SELECT g, CASE WHEN g = 7 THEN 'NaN'::numeric ELSE g END "
-                             "FROM generate_series(1, 100) g;")
+  ASSERT_TRUE(cluster_
+                  ->Exec("CREATE TABLE nan (id int PRIMARY KEY, n numeric);"
+                         "INSERT INTO nan SELECT g, CASE WHEN g = 7 THEN 'NaN'::numeric ELSE g END "
+                         "FROM generate_series(1, 100) g;")
                   .ok());
   auto snap = Export(*cluster_, "snap_nan", &cancel_);
   ASSERT_TRUE(snap.conn);
