@@ -10,10 +10,10 @@
 #include <vector>
 
 #include "agent/http_endpoint.h"
-#include "agent/pipeline/atomic_file.h"
 #include "agent/pipeline/sql_session.h"
 #include "agent/pipeline/target_setup.h"
 #include "common/lsn.h"
+#include "spool/file_util.h"
 #include "spool/scan.h"
 
 namespace pg2bq::agent {
@@ -73,7 +73,7 @@ int RunStatusCommand(int argc, char** argv) {
   for (const auto& f : std::filesystem::directory_iterator(ddir, ec)) {
     unsigned oid = 0, version = 0;
     if (std::sscanf(f.path().filename().c_str(), "%u.%u.json", &oid, &version) != 2) continue;
-    auto content = pipeline::ReadWholeFile(f.path().string());
+    auto content = spool::ReadWholeFile(f.path().string());
     const std::string text = content.ok() ? *content : std::string();
     auto& t = tables[oid];
     if (version >= t.first) t = {version, text};

@@ -30,6 +30,12 @@ Status SyncFd(int fd, const std::string& path);  // fdatasync
 Status SyncDir(const std::string& dir);
 Result<std::uint64_t> FileSize(int fd, const std::string& path);
 
+// Replaces a small file atomically (write `path`.tmp, fsync, rename, fsync the directory),
+// so a crash leaves either the old or the new content. Mode 0600.
+Status WriteFileAtomically(const std::string& path, std::string_view content);
+// NotFound when the file does not exist.
+Result<std::string> ReadWholeFile(const std::string& path);
+
 // Owns a file descriptor.
 class ScopedFd {
  public:

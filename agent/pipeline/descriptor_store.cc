@@ -3,7 +3,6 @@
 #include <filesystem>
 #include <nlohmann/json.hpp>
 
-#include "agent/pipeline/atomic_file.h"
 #include "spool/file_util.h"
 
 namespace pg2bq::agent::pipeline {
@@ -58,7 +57,7 @@ Status DescriptorStore::Load() {
     if (std::sscanf(name.c_str(), "%u.%u.jso%c", &oid, &version, &tail) != 3 || tail != 'n' ||
         name.size() < 5 || name.substr(name.size() - 5) != ".json")
       continue;
-    PG2BQ_ASSIGN_OR_RETURN(std::string text, ReadWholeFile(f.path().string()));
+    PG2BQ_ASSIGN_OR_RETURN(std::string text, spool::ReadWholeFile(f.path().string()));
     auto rel = SourceRelationFromJson(text);
     if (!rel.ok()) return Status::Corruption(f.path().string() + ": " + rel.status().message());
     versions_[{oid, version}] = Entry{*rel, text, nullptr};
@@ -92,7 +91,7 @@ Result<std::shared_ptr<const sink::TableDescriptor>> DescriptorStore::Update(
   const std::uint32_t version = latest + 1;
   Entry entry{relation, SourceRelationToJson(relation), nullptr};
   PG2BQ_RETURN_IF_ERROR(BuildLocked(&entry, version));
-  PG2BQ_RETURN_IF_ERROR(WriteFileAtomically(
+  PG2BQ_RETURN_IF_ERROR(spool::WriteFileAtomically(
       dir_ + "/" + std::to_string(relation.oid) + "." + std::to_string(version) + ".json",
       entry.json));
   auto d = entry.descriptor;

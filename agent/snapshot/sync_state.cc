@@ -17,19 +17,6 @@ namespace {
 
 constexpr const char* kPhaseNames[] = {"init", "copying", "copied", "ready"};
 
-Status WriteAtomically(const std::string& path, std::string_view content) {
-  const std::string tmp = path + ".tmp";
-  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-  if (fd < 0) return Status::IoError("create " + tmp + ": " + std::strerror(errno));
-  Status s = spool::WriteAll(fd, content, tmp);
-  if (s.ok()) s = spool::SyncFd(fd, tmp);
-  ::close(fd);
-  if (!s.ok()) return s;
-  if (::rename(tmp.c_str(), path.c_str()) != 0)
-    return Status::IoError("rename " + tmp + " -> " + path + ": " + std::strerror(errno));
-  return spool::SyncDir(std::filesystem::path(path).parent_path().string());
-}
-
 }  // namespace
 
 const char* SyncPhaseName(SyncPhase phase) {
@@ -149,7 +136,7 @@ Result<std::vector<TableSyncState>> SyncStateStore::LoadAll() const {
 }
 
 Status SyncStateStore::Save(const TableSyncState& state) const {
-  return WriteAtomically(PathFor(state.relation_oid), state.ToJson());
+  return spool::WriteFileAtomically(PathFor(state.relation_oid), state.ToJson());
 }
 
 Status SyncStateStore::Remove(std::uint32_t relation_oid) const {
