@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include <nlohmann/json.hpp>
+#include <thread>
 
 #include "common/lsn.h"
 
@@ -191,6 +192,8 @@ Status Capture::OnBegin(const TransactionBegin& begin) {
   in_txn_ = true;
   txn_commit_lsn_ = begin.final_lsn;
   txn_commit_time_us_ = begin.commit_time + kPgEpochUnixMicros;
+  txn_xid_ = begin.xid;
+  txn_visible_ = false;
   skip_txn_ = begin.final_lsn <= skip_through_;
   txn_tables_.clear();
   return Status::Ok();
@@ -295,10 +298,56 @@ Status Capture::EncodeRow(const Change& change, Table* t) {
   return Status::Ok();
 }
 
+// The walsender decodes a commit as soon as its WAL record is flushed, but the committing
+// backend becomes visible to other sessions only afterwards (ProcArrayEndTransaction runs
+// after XLogFlush, and after the synchronous-replication wait). A read-back in that window
+// sees the state *before* the transaction: a key the transaction created is "missing" and a
+// value it wrote earlier is stale. So wait until this transaction is visible in a fresh
+// snapshot. The 32-bit xid from Begin is widened to an xid8 around the snapshot's xmax
+// (xids in use are within 2^31 of it).
+Status Capture::AwaitTransactionVisible() {
+  if (txn_visible_) return Status::Ok();
+  static constexpr std::string_view kVisible =
+      "WITH s AS (SELECT pg_current_snapshot() AS snap), "
+      "r AS (SELECT snap, pg_snapshot_xmax(snap)::text::bigint AS xmax FROM s) "
+      "SELECT pg_visible_in_snapshot((xmax + (((($1::bigint - (xmax & 4294967295)) % "
+      "4294967296) + 4294967296 + 2147483648) % 4294967296 - 2147483648))::text::xid8, snap) "
+      "FROM r";
+  const auto started = std::chrono::steady_clock::now();
+  auto wait = std::chrono::milliseconds(1);
+  bool warned = false;
+  for (;;) {
+    SqlSession* session = nullptr;
+    PG2BQ_RETURN_IF_ERROR(Sql(&session));
+    PG2BQ_ASSIGN_OR_RETURN(auto rows, session->Query(kVisible, {std::to_string(txn_xid_)}));
+    if (!rows.empty() && rows[0][0] && *rows[0][0] == "t") {
+      txn_visible_ = true;
+      return Status::Ok();
+    }
+    const auto waited = std::chrono::steady_clock::now() - started;
+    if (waited > std::chrono::seconds(60)) {
+      return Status::Unavailable(
+          "transaction " + std::to_string(txn_xid_) + " (commit " + FormatLsn(txn_commit_lsn_) +
+          ") is still not visible to other sessions 60 s after it was decoded, so its unchanged "
+          "TOAST values cannot be read; is this slot a synchronous standby "
+          "(synchronous_standby_names)? See docs/OPERATIONS.md");
+    }
+    if (!warned && waited > std::chrono::seconds(1)) {
+      warned = true;
+      spdlog::warn("transaction {} (commit {}) is not yet visible to other sessions; waiting",
+                   txn_xid_, FormatLsn(txn_commit_lsn_));
+    }
+    if (cancel_->cancelled()) return Status::Aborted("cancelled");
+    std::this_thread::sleep_for(wait);
+    wait = std::min(wait * 2, std::chrono::milliseconds(64));
+  }
+}
+
 // An UPDATE left TOASTed columns out because they did not change. The sink would otherwise
 // have to send NULL (an UPSERT replaces the whole row), so read the values PostgreSQL holds
-// now, by key. Reading a newer value than the one at this commit is safe: any later change
-// to that column is itself in the stream with a higher change sequence number and wins.
+// now, by key, once the transaction is visible (AwaitTransactionVisible). Reading a newer
+// value than the one at this commit is safe: any later change to that column is itself in
+// the stream with a higher change sequence number and wins.
 Status Capture::ResolveUnchanged(const Change& /*change*/, Table* t,
                                  const std::vector<std::size_t>& columns, bool* exists) {
   metrics_->toast_lookups->Increment();
@@ -327,6 +376,7 @@ Status Capture::ResolveUnchanged(const Change& /*change*/, Table* t,
     return Status::FailedPrecondition("table " + t->name +
                                       ": unchanged TOAST values in a table without a key");
   }
+  PG2BQ_RETURN_IF_ERROR(AwaitTransactionVisible());
   SqlSession* session = nullptr;
   PG2BQ_RETURN_IF_ERROR(Sql(&session));
   PG2BQ_ASSIGN_OR_RETURN(auto rows, session->Query(sql, params));

@@ -86,6 +86,8 @@ class Capture : public ChangeHandler {
   Status EncodeRow(const Change& change, Table* table);
   Status ResolveUnchanged(const Change& change, Table* table,
                           const std::vector<std::size_t>& columns, bool* row_exists);
+  // Waits until the open transaction is visible to other sessions (see the .cc).
+  Status AwaitTransactionVisible();
   Result<sink::SourceColumn> DescribeColumn(const RelationColumn& column);
   void CloseBatch(Table* table);
   // Appends group_ (all tables' open rows) to the spool. `complete` = the LSN the group
@@ -115,6 +117,8 @@ class Capture : public ChangeHandler {
   bool skip_txn_ = false;
   Lsn txn_commit_lsn_ = kInvalidLsn;
   std::int64_t txn_commit_time_us_ = 0;
+  Xid txn_xid_ = kInvalidXid;
+  bool txn_visible_ = false;  // AwaitTransactionVisible succeeded for this transaction
   std::vector<Table*> txn_tables_;
 
   Lsn committed_lsn_ = kInvalidLsn;  // last commit whose rows are all in group_/batches/spool

@@ -11,6 +11,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <string_view>
 #include <thread>
 
 namespace pg2bq::bqemu {
@@ -114,6 +115,12 @@ TempDir::TempDir() {
 }
 
 TempDir::~TempDir() {
+  // PG2BQ_KEEP_TEST_DIRS=1 keeps the directory (state, spool, emulator data) for a post-mortem.
+  const char* keep = std::getenv("PG2BQ_KEEP_TEST_DIRS");
+  if (keep != nullptr && std::string_view(keep) == "1") {
+    std::fprintf(stderr, "kept test directory %s\n", path_.c_str());
+    return;
+  }
   std::error_code ec;
   if (!path_.empty()) std::filesystem::remove_all(path_, ec);
 }

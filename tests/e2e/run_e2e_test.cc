@@ -183,6 +183,48 @@ TEST_F(RunE2eTest, InsertsUpdatesDeletesKeyChangeToastTruncate) {
   EXPECT_EQ(agent->Wait(60s).exit_code, 0);
 }
 
+// The walsender sends a commit once its WAL is flushed, before the committing session is
+// visible to others. Synchronous replication to a standby that never connects holds a
+// commit in exactly that window, so the agent decodes a key change (leaving a TOASTed value
+// unchanged) whose new key a read-back cannot see yet. The agent must wait for visibility
+// rather than conclude that the new key is gone (the chaos test's lost rows).
+TEST_F(RunE2eTest, ToastReadBackWaitsUntilTheCommitIsVisible) {
+  Sql("CREATE TABLE docs (id bigint PRIMARY KEY, rev integer, body text)");
+  Sql("CREATE PUBLICATION e2e FOR ALL TABLES");
+  auto agent = StartAgent();
+  Sql("INSERT INTO docs SELECT g, 0, (SELECT string_agg(md5((i + g)::text), '') FROM "
+      "generate_series(1, 150) i) FROM generate_series(1, 3) g");
+  ASSERT_EQ(VerifyEventually().exit_code, 0);
+
+  Sql("ALTER SYSTEM SET synchronous_standby_names = 'nobody'");
+  Sql("SELECT pg_reload_conf()");
+  auto session = pg_->Connect();
+  ASSERT_TRUE(session.ok()) << session.status().ToString();
+  std::atomic<bool> committed{false};
+  std::thread writer([&] {
+    // Blocks in the synchronous-replication wait: flushed and decodable, not yet visible.
+    Status s = session->Exec(
+        "BEGIN; UPDATE docs SET id = 100 WHERE id = 1; UPDATE docs SET rev = 1 WHERE id = 2; "
+        "UPDATE docs SET body = (SELECT string_agg(md5((i * 7)::text), '') FROM "
+        "generate_series(1, 150) i) WHERE id = 3; UPDATE docs SET rev = 2 WHERE id = 3; "
+        "COMMIT");
+    committed = s.ok();
+  });
+  // Give the agent time to receive and decode the transaction while it is invisible.
+  std::this_thread::sleep_for(3s);
+  EXPECT_FALSE(committed.load()) << "the commit was not held by synchronous replication";
+  Sql("ALTER SYSTEM RESET synchronous_standby_names");
+  Sql("SELECT pg_reload_conf()");
+  writer.join();
+  EXPECT_TRUE(committed.load());
+  CliResult v = VerifyEventually();
+  EXPECT_EQ(v.exit_code, 0) << v.out << v.err;
+  EXPECT_NE(v.out.find("public.docs -> replica.docs: EQUAL (source 3 rows"), std::string::npos)
+      << v.out;
+  agent->Signal(SIGTERM);
+  EXPECT_EQ(agent->Wait(60s).exit_code, 0);
+}
+
 TEST_F(RunE2eTest, SigkillAndRestartLoseNothing) {
   Sql("CREATE TABLE t (id integer PRIMARY KEY, v integer, s text)");
   Sql("CREATE PUBLICATION e2e FOR ALL TABLES");

@@ -53,6 +53,8 @@ class CliProcess {
       kill(pid_, SIGKILL);
       waitpid(pid_, nullptr, 0);
     }
+    const char* keep = std::getenv("PG2BQ_KEEP_TEST_DIRS");  // logs kept for a post-mortem
+    if (keep != nullptr && std::string(keep) == "1") return;
     std::string cmd = "rm -rf " + dir_;
     (void)!std::system(cmd.c_str());
   }
