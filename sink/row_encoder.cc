@@ -525,17 +525,20 @@ bool RowEncoder::EncodeRow(const SourceChange& change, std::span<const SourceVal
     }
     if (EncodeColumn(i, v, result) == ValueOutcome::kReject) return false;
   }
-  if (d.mode == WriteMode::kCdc) {
-    wire::PutBytesField(&row_, d.change_type_field, RowOpName(op));
-    wire::PutTag(&row_, d.change_sequence_field, wire::kLengthDelimited);
-    wire::PutVarint(&row_, kChangeSequenceLength);
-    AppendChangeSequence(&row_, change.commit_lsn, change.ordinal);
-  } else {
+  if (d.mode == WriteMode::kChangeLog) {
     wire::PutBytesField(&row_, d.op_field, RowOpName(op));
     wire::PutTag(&row_, d.lsn_field, wire::kLengthDelimited);
     wire::PutVarint(&row_, kChangeSequenceLength);
     AppendChangeSequence(&row_, change.commit_lsn, change.ordinal);
     wire::PutInt64Field(&row_, d.commit_time_field, change.commit_time_us);
+  }
+  if (d.change_type_field != 0) {
+    // Change-log rows are UPSERTs keyed by _pg2bq_lsn, so a replay overwrites itself.
+    wire::PutBytesField(&row_, d.change_type_field,
+                        d.mode == WriteMode::kCdc ? RowOpName(op) : RowOpName(RowOp::kUpsert));
+    wire::PutTag(&row_, d.change_sequence_field, wire::kLengthDelimited);
+    wire::PutVarint(&row_, kChangeSequenceLength);
+    AppendChangeSequence(&row_, change.commit_lsn, change.ordinal);
   }
   EncodedRowInfo info;
   info.offset = static_cast<std::uint32_t>(batch->proto_rows.size());

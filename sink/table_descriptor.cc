@@ -109,13 +109,7 @@ Result<std::shared_ptr<const TableDescriptor>> BuildTableDescriptor(
         " columns; BigQuery CDC allows at most 16. Replicate it as a change log "
         "(mode=changelog)");
   }
-  if (d->mode == WriteMode::kCdc) {
-    d->change_type_field = number++;
-    d->change_sequence_field = number++;
-    AddField(&msg, "_CHANGE_TYPE", d->change_type_field, FieldDescriptorProto::TYPE_STRING, false);
-    AddField(&msg, "_CHANGE_SEQUENCE_NUMBER", d->change_sequence_field,
-             FieldDescriptorProto::TYPE_STRING, false);
-  } else {
+  if (d->mode == WriteMode::kChangeLog) {
     d->op_field = number++;
     d->lsn_field = number++;
     d->commit_time_field = number++;
@@ -126,9 +120,21 @@ Result<std::shared_ptr<const TableDescriptor>> BuildTableDescriptor(
     fields.push_back(
         SchemaField(kChangeLogOpColumn, "STRING", "REQUIRED", "INSERT, UPDATE or DELETE"));
     fields.push_back(SchemaField(kChangeLogLsnColumn, "STRING", "REQUIRED",
-                                 "commit LSN / ordinal, 16 hex digits each: commit order"));
+                                 "commit LSN / ordinal, 16 hex digits each: commit order; "
+                                 "primary key (one row per source change)"));
     fields.push_back(SchemaField(kChangeLogCommitTimeColumn, "TIMESTAMP", "REQUIRED",
                                  "commit time of the source transaction"));
+    // Each change is its own row, keyed by its position in the WAL and written as a CDC
+    // UPSERT: a replay after a crash (same commit LSN and ordinal) overwrites the row it
+    // already wrote instead of appending a duplicate (docs/OPERATIONS.md, "Replays").
+    if (options.changelog_upsert) d->key_columns.push_back(std::string(kChangeLogLsnColumn));
+  }
+  if (d->mode == WriteMode::kCdc || options.changelog_upsert) {
+    d->change_type_field = number++;
+    d->change_sequence_field = number++;
+    AddField(&msg, "_CHANGE_TYPE", d->change_type_field, FieldDescriptorProto::TYPE_STRING, false);
+    AddField(&msg, "_CHANGE_SEQUENCE_NUMBER", d->change_sequence_field,
+             FieldDescriptorProto::TYPE_STRING, false);
   }
   d->schema = {{"fields", std::move(fields)}};
   return std::shared_ptr<const TableDescriptor>(std::move(d));

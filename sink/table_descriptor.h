@@ -27,6 +27,10 @@ struct DescriptorOptions {
   MappingOptions mapping;
   // Keyed tables use CDC unless this is set (history tables).
   bool changelog_for_keyed_tables = false;
+  // Change-log rows are CDC UPSERTs keyed by _pg2bq_lsn, so replays overwrite themselves
+  // (needs the _default stream). false: plain appends (_CHANGE_TYPE absent, no primary key),
+  // for a writer that deduplicates by committed-stream offsets instead.
+  bool changelog_upsert = true;
 };
 
 struct DescriptorColumn {
@@ -52,7 +56,7 @@ struct TableDescriptor {
   std::vector<DescriptorColumn> columns;  // index = source column index
   std::vector<std::string> key_columns;   // BigQuery names, in key order
   // Pseudo/extra fields; 0 when the mode does not have them.
-  std::uint32_t change_type_field = 0, change_sequence_field = 0;
+  std::uint32_t change_type_field = 0, change_sequence_field = 0;  // 0: plain appends
   std::uint32_t op_field = 0, lsn_field = 0, commit_time_field = 0;
   google::protobuf::DescriptorProto proto;    // self-contained, proto2
   nlohmann::json schema;                      // REST TableSchema: {"fields": [...]}

@@ -164,7 +164,7 @@ Result<TableSync> TableManager::EnsureTable(const TableDescriptor& d) {
         {"schema", d.schema},
         {"description", "pg2bq replica of PostgreSQL table " + d.pg_schema + "." + d.pg_table +
                             (d.mode == WriteMode::kChangeLog ? " (change log)" : "")}};
-    if (d.mode == WriteMode::kCdc) {
+    if (!d.key_columns.empty()) {
       body["tableConstraints"] = {{"primaryKey", {{"columns", d.key_columns}}}};
       // Clustering on the key (at most 4 columns, clusterable types) keeps CDC merges cheap.
       std::vector<std::string> cluster;
@@ -188,8 +188,8 @@ Result<TableSync> TableManager::EnsureTable(const TableDescriptor& d) {
   }
   if (!existing.ok()) return existing.status();
   const nlohmann::json& table = *existing;
-  // A CDC table's primary key must be exactly ours.
-  if (d.mode == WriteMode::kCdc) {
+  // A CDC table's primary key must be exactly ours (change logs: _pg2bq_lsn).
+  if (!d.key_columns.empty()) {
     std::vector<std::string> pk;
     if (table.contains("tableConstraints") && table["tableConstraints"].contains("primaryKey")) {
       for (const auto& c :
@@ -202,9 +202,14 @@ Result<TableSync> TableManager::EnsureTable(const TableDescriptor& d) {
         want += (want.empty() ? "" : ",") + k;
       for (const auto& k : pk)
         have += (have.empty() ? "" : ",") + k;
-      return Status::FailedPrecondition("table " + table_id + " has primary key (" + have +
-                                        ") but the source key is (" + want +
-                                        "); CDC needs them equal. Recreate the table");
+      return Status::FailedPrecondition(
+          "table " + table_id + " has primary key (" + have + ") but the source key is (" + want +
+          "); CDC needs them equal. Recreate the table" +
+          (d.mode == WriteMode::kChangeLog
+               ? " (change-log tables are keyed by " + std::string(kChangeLogLsnColumn) +
+                     " so that replays do not "
+                     "duplicate rows)"
+               : std::string()));
     }
   }
   auto add = ColumnsToAdd(table.value("schema", nlohmann::json::object()), d.schema);

@@ -278,7 +278,9 @@ TEST_P(RetryableFaults, RecoveredWithoutLossOrDuplication) {
   for (auto& c : r.columns)
     c.is_key = false;
   r.name = "history";
-  auto d = *BuildTableDescriptor(r, {}, 1);
+  DescriptorOptions appends;
+  appends.changelog_upsert = false;  // plain appends: offsets are what prevents duplicates
+  auto d = *BuildTableDescriptor(r, appends, 1);
   ASSERT_EQ(d->mode, WriteMode::kChangeLog);
   ASSERT_TRUE(manager_->EnsureTable(*d).ok());
   SetFaults({{"error_rates", {{"AppendRows", {{GetParam(), 0.3}}}}}});
@@ -314,7 +316,9 @@ TEST_F(SinkEmulatorTest, DroppedConnectionsAreReconnectedWithoutDuplicates) {
   for (auto& c : r.columns)
     c.is_key = false;
   r.name = "history";
-  auto d = *BuildTableDescriptor(r, {}, 1);
+  DescriptorOptions appends;
+  appends.changelog_upsert = false;  // plain appends: offsets are what prevents duplicates
+  auto d = *BuildTableDescriptor(r, appends, 1);
   ASSERT_TRUE(manager_->EnsureTable(*d).ok());
   SetFaults({{"drop_stream_after", 3}});
   RowEncoder enc(d, {});
@@ -331,6 +335,59 @@ TEST_F(SinkEmulatorTest, DroppedConnectionsAreReconnectedWithoutDuplicates) {
   ASSERT_TRUE(w->Append(*d, b, cancel_).ok());
   EXPECT_GT(w->stats().reconnects, 0u);
   EXPECT_EQ(Dump("history").size(), 150u);
+}
+
+// The agent's change-log path: _default stream, rows keyed by _pg2bq_lsn and written as
+// UPSERTs. A replay of the same changes (after a crash, the flusher resends from its
+// checkpoint) overwrites them: one row per change, each keeping its operation.
+TEST_F(SinkEmulatorTest, ChangeLogReplayOverwritesItself) {
+  SourceRelation r = Accounts();
+  for (auto& c : r.columns)
+    c.is_key = false;
+  r.name = "audit";
+  auto d = *BuildTableDescriptor(r, {}, 1);
+  ASSERT_EQ(d->mode, WriteMode::kChangeLog);
+  auto sync = manager_->EnsureTable(*d);
+  ASSERT_TRUE(sync.ok()) << sync.status().ToString();
+  auto table = manager_->GetTable("audit");
+  ASSERT_TRUE(table.ok());
+  EXPECT_EQ((*table)["tableConstraints"]["primaryKey"]["columns"], json::array({"_pg2bq_lsn"}));
+  RowEncoder enc(d, {});
+  EncodedBatch b;
+  Add(enc, &b, ChangeKind::kInsert, 0x100, 0,
+      {"1", "a", "1", nullptr, nullptr, nullptr, "{}", nullptr});
+  Add(enc, &b, ChangeKind::kInsert, 0x100, 1,
+      {"1", "a", "1", nullptr, nullptr, nullptr, "{}", nullptr});
+  Add(enc, &b, ChangeKind::kUpdate, 0x200, 0,
+      {"1", "b", "2", nullptr, nullptr, nullptr, "{}", nullptr});
+  auto w = Writer(*d);
+  for (int replay = 0; replay < 3; ++replay) {
+    Status s = w->Append(*d, b, cancel_);
+    ASSERT_TRUE(s.ok()) << s.ToString();
+  }
+  auto rows = Dump("audit");
+  ASSERT_EQ(rows.size(), 3u) << json(rows).dump();
+  std::map<std::string, std::string> ops;
+  for (const auto& row : rows)
+    ops[row["_pg2bq_lsn"].get<std::string>()] = row["_pg2bq_op"].get<std::string>();
+  EXPECT_EQ(ops["0000000000000100/0000000000000000"], "INSERT");
+  EXPECT_EQ(ops["0000000000000100/0000000000000001"], "INSERT");  // identical rows stay two
+  EXPECT_EQ(ops["0000000000000200/0000000000000000"], "UPDATE");
+
+  // A change-log table created by an older pg2bq (no primary key) is named, not appended to.
+  DescriptorOptions appends;
+  appends.changelog_upsert = false;
+  r.name = "old_audit";
+  auto plain = *BuildTableDescriptor(r, appends, 1);
+  ASSERT_TRUE(manager_->EnsureTable(*plain).ok());
+  r.name = "old_audit";
+  auto keyed = *BuildTableDescriptor(r, {}, 1);
+  auto refused = manager_->EnsureTable(*keyed);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_NE(refused.status().message().find("old_audit has primary key () but the source key is "
+                                            "(_pg2bq_lsn)"),
+            std::string::npos)
+      << refused.status().message();
 }
 
 TEST_F(SinkEmulatorTest, CdcSurvivesFaultsAndOutage) {

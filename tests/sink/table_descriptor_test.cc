@@ -81,15 +81,21 @@ TEST(TableDescriptorTest, ChangeLogForKeylessTablesAndOnRequest) {
   ASSERT_EQ(f.size(), 12u);
   EXPECT_EQ(f[9]["name"], "_pg2bq_op");
   EXPECT_EQ(f[11]["type"], "TIMESTAMP");
+  // One row per change, keyed by its WAL position and written as an UPSERT: replays
+  // overwrite themselves.
+  EXPECT_EQ((*d)->key_columns, std::vector<std::string>{"_pg2bq_lsn"});
   testing::RowParser parser(**d);
-  EXPECT_EQ(parser.descriptor()->FindFieldByName("_CHANGE_TYPE"), nullptr);
+  EXPECT_NE(parser.descriptor()->FindFieldByName("_CHANGE_TYPE"), nullptr);
+  EXPECT_NE(parser.descriptor()->FindFieldByName("_CHANGE_SEQUENCE_NUMBER"), nullptr);
+  for (std::size_t i = 0; i < 9; ++i)
+    EXPECT_FALSE((*d)->columns[i].is_key) << i;
 
   DescriptorOptions history;
   history.changelog_for_keyed_tables = true;
   d = BuildTableDescriptor(Orders(), history, 1);
   ASSERT_TRUE(d.ok());
   EXPECT_EQ((*d)->mode, WriteMode::kChangeLog);
-  EXPECT_TRUE((*d)->key_columns.empty());
+  EXPECT_EQ((*d)->key_columns, std::vector<std::string>{"_pg2bq_lsn"});
 }
 
 TEST(TableDescriptorTest, OptionsChangeUnconstrainedNumericAndArrays) {
