@@ -81,7 +81,9 @@ std::vector<KeySpec> BuildKeySpecs() {
                false});
   add("target.project", "", "Google Cloud project of the dataset (required)");
   add("target.dataset", "", "BigQuery dataset that receives the tables (required)");
-  add("target.table_name", "{schema}_{table}", "target table name template ({schema}, {table})");
+  add("target.table_name", "{schema_}{table}",
+      "target table name template ({schema}, {schema_} = schema and '_' except for public, "
+      "{table})");
   add("target.mode", "cdc",
       "cdc (UPSERT/DELETE into a keyed copy) or changelog (append-only history)");
   add("target.truncate", "versioned", "how a TRUNCATE is applied: versioned, ignore or fail");
@@ -501,9 +503,9 @@ void ValidateTemplate(Converter& c, const std::string& tmpl) {
       std::string name = tmpl.substr(i + 1, close - i - 1);
       if (name == "table") {
         has_table = true;
-      } else if (name != "schema") {
+      } else if (name != "schema" && name != "schema_") {
         c.BadValue(key, fmt::format("uses unknown placeholder '{{{}}}' (known: {{schema}}, "
-                                    "{{table}})",
+                                    "{{schema_}}, {{table}})",
                                     name));
         return;
       }
@@ -730,22 +732,6 @@ bool TablesConfig::Selected(std::string_view schema, std::string_view table) con
   };
   if (!include.empty() && !matches(include)) return false;
   return !matches(exclude);
-}
-
-std::string TargetConfig::TableName(std::string_view schema, std::string_view table) const {
-  std::string out;
-  for (std::size_t i = 0; i < table_name.size(); ++i) {
-    if (table_name.compare(i, 8, "{schema}") == 0) {
-      out += schema;
-      i += 7;
-    } else if (table_name.compare(i, 7, "{table}") == 0) {
-      out += table;
-      i += 6;
-    } else {
-      out += table_name[i];
-    }
-  }
-  return out;
 }
 
 Result<std::uint64_t> ParseByteSize(std::string_view text) {

@@ -86,7 +86,9 @@ struct TablesConfig {
 struct TargetConfig {
   std::string project;
   std::string dataset;
-  std::string table_name = "{schema}_{table}";
+  // {schema}, {schema_} (schema and '_', nothing for public), {table}; expanded by
+  // sink::TargetTableId.
+  std::string table_name = "{schema_}{table}";
   TableMode mode = TableMode::kCdc;
   TruncateMode truncate = TruncateMode::kVersioned;
   std::string grpc_endpoint = "bigquerystorage.googleapis.com:443";
@@ -94,8 +96,6 @@ struct TargetConfig {
   bool insecure = false;         // plaintext, no credentials: the local emulator only
   std::string credentials_file;  // empty = Application Default Credentials
 
-  // table_name with {schema} and {table} substituted.
-  std::string TableName(std::string_view schema, std::string_view table) const;
 };
 
 struct SpoolConfig {

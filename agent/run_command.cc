@@ -90,6 +90,7 @@ int RunRunCommand(int argc, char** argv) {
 
   sink::DescriptorOptions dopts;
   dopts.changelog_for_keyed_tables = config->target.mode == TableMode::kChangeLog;
+  dopts.table_name = config->target.table_name;
   pipeline::DescriptorStore descriptors(config->runtime.state_dir + "/descriptors", dopts);
   if (Status s = descriptors.Load(); !s.ok()) return Fatal("descriptor store", s);
   sink::DeadLetterWriter dead_letters(config->runtime.state_dir + "/dead_letters.jsonl");

@@ -68,4 +68,24 @@ std::string SanitizeTableId(std::string_view name) {
   return BaseName(name, 1024);
 }
 
+std::string TargetTableId(std::string_view tmpl, std::string_view schema, std::string_view table) {
+  if (tmpl.empty()) tmpl = kDefaultTableNameTemplate;
+  std::string out;
+  for (std::size_t i = 0; i < tmpl.size(); ++i) {
+    if (tmpl.substr(i, 9) == "{schema_}") {
+      if (!schema.empty() && schema != "public") out.append(schema).append("_");
+      i += 8;
+    } else if (tmpl.substr(i, 8) == "{schema}") {
+      out += schema;
+      i += 7;
+    } else if (tmpl.substr(i, 7) == "{table}") {
+      out += table;
+      i += 6;
+    } else {
+      out += tmpl[i];
+    }
+  }
+  return SanitizeTableId(out);
+}
+
 }  // namespace pg2bq::sink

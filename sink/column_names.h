@@ -18,4 +18,14 @@ std::vector<std::string> SanitizeColumnNames(const std::vector<std::string>& pg_
 // Table ids follow the same character rules (max 1024); used for "schema_table" ids.
 std::string SanitizeTableId(std::string_view name);
 
+// The default `target.table_name`: `orders` for public.orders, `sales_orders` for
+// sales.orders.
+inline constexpr std::string_view kDefaultTableNameTemplate = "{schema_}{table}";
+
+// A BigQuery table id from a `target.table_name` template: `{schema}` is the schema,
+// `{schema_}` the schema and an underscore (nothing for `public`), `{table}` the table;
+// the result is sanitized like column names (SanitizeTableId). Templates are validated by
+// the agent's config loader; an unknown placeholder is copied literally.
+std::string TargetTableId(std::string_view tmpl, std::string_view schema, std::string_view table);
+
 }  // namespace pg2bq::sink

@@ -59,6 +59,7 @@ Result<std::shared_ptr<const TableDescriptor>> BuildTableDescriptor(
   d->relation_oid = relation.oid;
   d->pg_schema = relation.schema;
   d->pg_table = relation.name;
+  d->bq_table = TargetTableId(options.table_name, relation.schema, relation.name);
   d->version = version;
   const bool keyed = relation.HasKey();
   d->mode = keyed && !options.changelog_for_keyed_tables ? WriteMode::kCdc : WriteMode::kChangeLog;

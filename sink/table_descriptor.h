@@ -31,6 +31,8 @@ struct DescriptorOptions {
   // (needs the _default stream). false: plain appends (_CHANGE_TYPE absent, no primary key),
   // for a writer that deduplicates by committed-stream offsets instead.
   bool changelog_upsert = true;
+  // `target.table_name` (TargetTableId); empty = kDefaultTableNameTemplate.
+  std::string table_name;
 };
 
 struct DescriptorColumn {
@@ -51,6 +53,7 @@ inline constexpr const char* kChangeLogCommitTimeColumn = "_pg2bq_commit_time";
 struct TableDescriptor {
   std::uint32_t relation_oid = 0;
   std::string pg_schema, pg_table;
+  std::string bq_table;  // the target table id (DescriptorOptions::table_name)
   std::uint32_t version = 0;
   WriteMode mode = WriteMode::kCdc;
   std::vector<DescriptorColumn> columns;  // index = source column index

@@ -74,8 +74,8 @@ Result<std::vector<nlohmann::json>> ColumnsToAdd(const nlohmann::json& existing,
 }
 
 std::string TableManager::TableIdFor(const TableDescriptor& d) {
-  if (d.pg_schema.empty() || d.pg_schema == "public") return SanitizeTableId(d.pg_table);
-  return SanitizeTableId(d.pg_schema + "_" + d.pg_table);
+  if (!d.bq_table.empty()) return d.bq_table;
+  return TargetTableId(kDefaultTableNameTemplate, d.pg_schema, d.pg_table);
 }
 
 std::string TableManager::TablePath(const std::string& table_id) const {

@@ -6,6 +6,7 @@
 
 #include "agent/pipeline/sql_session.h"
 #include "agent/pipeline/table_data.h"
+#include "sink/column_names.h"
 
 namespace pg2bq::agent::pipeline {
 
@@ -87,7 +88,7 @@ Result<VerifySummary> VerifyTables(const AgentConfig& config,
       columns.push_back({*c[0], *c[1], *c[2] == "t"});
       has_key |= columns.back().key;
     }
-    const std::string table_id = (schema == "public" ? name : schema + "_" + name);
+    const std::string table_id = sink::TargetTableId(config.target.table_name, schema, name);
     if (!has_key || config.target.mode == TableMode::kChangeLog) {
       std::fprintf(out, "%s: skipped (no key: replicated as a change log)\n", qualified.c_str());
       ++summary.tables_skipped;

@@ -64,7 +64,7 @@ TEST_F(ConfigTest, DefaultsNeedOnlyProjectAndDataset) {
   EXPECT_EQ(c.replication.heartbeat_interval, 0ms);
   EXPECT_EQ(c.replication.logical_messages, LogicalMessageMode::kIgnore);
   EXPECT_THAT(c.tables.include, IsEmpty());
-  EXPECT_EQ(c.target.table_name, "{schema}_{table}");
+  EXPECT_EQ(c.target.table_name, "{schema_}{table}");
   EXPECT_EQ(c.target.mode, TableMode::kCdc);
   EXPECT_EQ(c.target.truncate, TruncateMode::kVersioned);
   EXPECT_EQ(c.target.grpc_endpoint, "bigquerystorage.googleapis.com:443");
@@ -247,11 +247,6 @@ TEST_F(ConfigTest, TableSelectionAndNaming) {
   EXPECT_FALSE(t.Selected("public", "secret1"));
   EXPECT_TRUE(t.Selected("public", "secret12"));
   EXPECT_FALSE(t.Selected("Public", "orders"));  // case-sensitive, like quoted identifiers
-
-  TargetConfig target;
-  EXPECT_EQ(target.TableName("public", "orders"), "public_orders");
-  target.table_name = "pg_{table}";
-  EXPECT_EQ(target.TableName("s", "t"), "pg_t");
 }
 
 TEST_F(ConfigTest, GlobMatch) {
@@ -271,6 +266,7 @@ TEST_F(ConfigTest, TableNameTemplateValidation) {
         .problems;
   };
   EXPECT_THAT(problems_for("{schema}__{table}"), IsEmpty());
+  EXPECT_THAT(problems_for("pg_{schema_}{table}"), IsEmpty());
   EXPECT_THAT(problems_for("{schema}"), ElementsAre(HasSubstr("must contain {table}")));
   EXPECT_THAT(problems_for("t.{table}"), ElementsAre(HasSubstr("contains '.'")));
   EXPECT_THAT(problems_for("{table"), ElementsAre(HasSubstr("unclosed")));

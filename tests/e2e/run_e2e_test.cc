@@ -225,6 +225,29 @@ TEST_F(RunE2eTest, ToastReadBackWaitsUntilTheCommitIsVisible) {
   EXPECT_EQ(agent->Wait(60s).exit_code, 0);
 }
 
+// target.table_name names the BigQuery tables; run and verify agree on the names.
+TEST_F(RunE2eTest, TableNameTemplate) {
+  std::ofstream(config_, std::ios::app) << "[target]\ntable_name = {schema}_{table}_copy\n";
+  Sql("CREATE SCHEMA sales");
+  Sql("CREATE TABLE sales.orders (id bigint PRIMARY KEY, amount numeric)");
+  Sql("CREATE TABLE public.orders (id bigint PRIMARY KEY, note text)");
+  Sql("CREATE PUBLICATION e2e FOR ALL TABLES");
+  auto agent = StartAgent();
+  Sql("INSERT INTO sales.orders SELECT g, g * 2 FROM generate_series(1, 50) g");
+  Sql("INSERT INTO public.orders SELECT g, 'n' FROM generate_series(1, 20) g");
+  CliResult v = VerifyEventually();
+  EXPECT_EQ(v.exit_code, 0) << v.out << v.err;
+  EXPECT_NE(v.out.find("sales.orders -> replica.sales_orders_copy: EQUAL (source 50 rows"),
+            std::string::npos)
+      << v.out;
+  EXPECT_NE(v.out.find("public.orders -> replica.public_orders_copy: EQUAL (source 20 rows"),
+            std::string::npos)
+      << v.out;
+  EXPECT_EQ(DumpLines("sales_orders_copy").size(), 50u);
+  agent->Signal(SIGTERM);
+  EXPECT_EQ(agent->Wait(60s).exit_code, 0);
+}
+
 TEST_F(RunE2eTest, SigkillAndRestartLoseNothing) {
   Sql("CREATE TABLE t (id integer PRIMARY KEY, v integer, s text)");
   Sql("CREATE PUBLICATION e2e FOR ALL TABLES");

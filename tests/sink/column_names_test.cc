@@ -39,3 +39,21 @@ TEST(ColumnNamesTest, LongNamesAreCut) {
 
 }  // namespace
 }  // namespace pg2bq::sink
+
+namespace pg2bq::sink {
+namespace {
+
+TEST(TargetTableIdTest, TemplatesAndDefault) {
+  EXPECT_EQ(TargetTableId("", "public", "orders"), "orders");
+  EXPECT_EQ(TargetTableId("", "sales", "orders"), "sales_orders");
+  EXPECT_EQ(TargetTableId(kDefaultTableNameTemplate, "public", "orders"), "orders");
+  EXPECT_EQ(TargetTableId("{schema}_{table}", "public", "orders"), "public_orders");
+  EXPECT_EQ(TargetTableId("pg_{table}", "s", "t"), "pg_t");
+  EXPECT_EQ(TargetTableId("{schema_}{table}_v1", "s", "t"), "s_t_v1");
+  // Sanitized like column names: what BigQuery would refuse is replaced.
+  EXPECT_EQ(TargetTableId("{schema_}{table}", "My Schema", "tab.le"),
+            SanitizeTableId("My Schema_tab.le"));
+}
+
+}  // namespace
+}  // namespace pg2bq::sink
