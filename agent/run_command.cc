@@ -112,6 +112,9 @@ int RunRunCommand(int argc, char** argv) {
   co.tables = config->tables;
   co.truncate = config->target.truncate;
   co.group_max_bytes = config->flush.batch_max_bytes;
+  co.group_max_rows = config->flush.batch_max_rows;
+  co.pass_messages = config->replication.logical_messages == LogicalMessageMode::kPass;
+  co.heartbeat_interval = config->replication.heartbeat_interval;
   pipeline::Capture capture(co, spool->get(), &descriptors, &dead_letters, &*metrics, &shutdown);
   if (Status s = capture.Start(); !s.ok()) return Fatal("source", s);
 

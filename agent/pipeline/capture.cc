@@ -80,6 +80,7 @@ Status Capture::ResetDecoder() {
   for (Table* t : txn_tables_) {
     if (!t->txn_marked) continue;
     group_bytes_ -= std::min(group_bytes_, t->batch.proto_rows.size() - t->txn_bytes);
+    group_rows_ -= std::min(group_rows_, t->batch.rows.size() - t->txn_rows);
     t->batch.proto_rows.resize(t->txn_bytes);
     t->batch.rows.resize(t->txn_rows);
     t->txn_marked = false;
@@ -148,11 +149,16 @@ Status Capture::OnRelation(const Relation& relation, bool /*schema_changed*/) {
     PG2BQ_ASSIGN_OR_RETURN(auto c, DescribeColumn(col));
     src.columns.push_back(std::move(c));
   }
+  return AdoptDescriptor(&t, std::move(src));
+}
+
+Status Capture::AdoptDescriptor(Table* table, sink::SourceRelation src) {
+  Table& t = *table;
+  const std::uint32_t oid = src.oid;
   bool created = false;
   auto d = descriptors_->Update(src, &created);
   if (!d.ok()) {
-    return Status::FailedPrecondition("table " + relation.qualified_name + ": " +
-                                      d.status().message());
+    return Status::FailedPrecondition("table " + t.name + ": " + d.status().message());
   }
   if (t.descriptor && t.descriptor->version == (*d)->version) return Status::Ok();
   // A new shape: rows encoded so far keep their version; later rows use the new one.
@@ -161,14 +167,14 @@ Status Capture::OnRelation(const Relation& relation, bool /*schema_changed*/) {
   t.descriptor = *d;
   t.encoder = std::make_unique<sink::RowEncoder>(t.descriptor, options_.policies);
   spool::DescriptorVersion dv;
-  dv.table_id = relation.oid;
+  dv.table_id = oid;
   dv.version = t.descriptor->version;
   dv.lsn = txn_commit_lsn_;
-  PG2BQ_ASSIGN_OR_RETURN(dv.descriptor, descriptors_->Serialized(relation.oid, dv.version));
+  PG2BQ_ASSIGN_OR_RETURN(dv.descriptor, descriptors_->Serialized(oid, dv.version));
   group_bytes_ += dv.descriptor.size();
   group_.emplace_back(std::move(dv));
-  spdlog::info("table {}: descriptor version {} ({} columns{})", relation.qualified_name,
-               t.descriptor->version, t.descriptor->columns.size(), created ? ", new" : "");
+  spdlog::info("table {}: descriptor version {} ({} columns{})", t.name, t.descriptor->version,
+               t.descriptor->columns.size(), created ? ", new" : "");
   return Status::Ok();
 }
 
@@ -216,8 +222,7 @@ Status Capture::OnCommit(const TransactionEnd& end) {
     // is appended is durable.
     idle_confirm_ = std::max(idle_confirm_, end.end_lsn);
   }
-  if (group_bytes_ >= options_.group_max_bytes) return AppendGroup();
-  return Status::Ok();
+  return AppendIfFull();
 }
 
 Status Capture::OnStreamStart(Xid xid, bool) {
@@ -226,7 +231,8 @@ Status Capture::OnStreamStart(Xid xid, bool) {
 }
 
 Status Capture::OnChange(const Change& change) {
-  if (skip_txn_ || change.kind == ChangeKind::kMessage) return Status::Ok();
+  if (change.kind == ChangeKind::kMessage) return HandleMessage(change);
+  if (skip_txn_) return Status::Ok();
   auto it = tables_.find(change.relation->oid);
   if (it == tables_.end() || !it->second.selected) return Status::Ok();
   Table* t = &it->second;
@@ -239,8 +245,109 @@ Status Capture::OnChange(const Change& change) {
     txn_tables_.push_back(t);
   }
   PG2BQ_RETURN_IF_ERROR(EncodeRow(change, t));
-  if (group_bytes_ >= options_.group_max_bytes) return AppendGroup();
+  return AppendIfFull();
+}
+
+Status Capture::AppendIfFull() {
+  if (group_bytes_ >= options_.group_max_bytes ||
+      (options_.group_max_rows != 0 && group_rows_ >= options_.group_max_rows)) {
+    return AppendGroup();
+  }
   return Status::Ok();
+}
+
+// pg_logical_emit_message() payloads become rows of the change-log table
+// pg2bq.logical_messages (prefix, content as bytes, transactional), keyed like every change
+// by _pg2bq_lsn: a transactional message by its transaction's commit LSN and ordinal, a
+// non-transactional one by its own LSN (ordinal 0). The agent's own heartbeats are dropped.
+Status Capture::HandleMessage(const Change& change) {
+  if (!options_.pass_messages || change.prefix == kHeartbeatPrefix) return Status::Ok();
+  if (change.transactional ? skip_txn_ : change.message_lsn <= skip_through_) return Status::Ok();
+  if (!messages_.descriptor) {
+    messages_.selected = true;
+    messages_.name = "pg2bq.logical_messages";
+    sink::SourceRelation src;
+    src.oid = kLogicalMessagesRelation;
+    src.schema = "pg2bq";
+    src.name = "logical_messages";
+    for (const auto& [name, type] : {std::pair<const char*, std::uint32_t>{"prefix", 25},
+                                     {"content", 17},
+                                     {"transactional", 16}}) {
+      sink::SourceColumn c;
+      c.name = name;
+      c.type_oid = type;
+      src.columns.push_back(std::move(c));
+    }
+    PG2BQ_RETURN_IF_ERROR(AdoptDescriptor(&messages_, std::move(src)));
+  }
+  Table* t = &messages_;
+  if (change.transactional && !t->txn_marked) {
+    t->txn_marked = true;
+    t->txn_bytes = t->batch.proto_rows.size();
+    t->txn_rows = t->batch.rows.size();
+    txn_tables_.push_back(t);
+  }
+  static constexpr char kHex[] = "0123456789abcdef";
+  message_content_.assign("\\x");
+  for (unsigned char ch : change.content) {
+    message_content_ += kHex[ch >> 4];
+    message_content_ += kHex[ch & 15];
+  }
+  const sink::SourceValue values[] = {sink::SourceValue::Text(change.prefix),
+                                      sink::SourceValue::Text(message_content_),
+                                      sink::SourceValue::Text(change.transactional ? "t" : "f")};
+  sink::SourceChange sc;
+  sc.kind = sink::ChangeKind::kInsert;
+  const Lsn lsn = change.transactional ? txn_commit_lsn_ : change.message_lsn;
+  sc.commit_lsn = lsn;
+  sc.ordinal = change.transactional ? change.ordinal : 0;
+  // A non-transactional message has no commit time: the time it was received stands in.
+  sc.commit_time_us = change.transactional
+                          ? txn_commit_time_us_
+                          : std::chrono::duration_cast<std::chrono::microseconds>(
+                                std::chrono::system_clock::now().time_since_epoch())
+                                .count();
+  sc.new_values = values;
+  const std::size_t before_bytes = t->batch.proto_rows.size();
+  auto r = t->encoder->Encode(sc, &t->batch);
+  if (r.outcome != sink::EncodeResult::Outcome::kEncoded) {
+    return Status::FailedPrecondition("logical message with prefix '" + std::string(change.prefix) +
+                                      "' at " + FormatLsn(change.message_lsn) +
+                                      " cannot be written: " + r.reason);
+  }
+  if (t->first_commit == kInvalidLsn) t->first_commit = lsn;
+  t->last_commit = lsn;
+  group_bytes_ += t->batch.proto_rows.size() - before_bytes;
+  group_rows_ += static_cast<std::size_t>(r.rows_appended);
+  metrics_->rows_spooled->Increment(static_cast<std::uint64_t>(r.rows_appended));
+  return AppendIfFull();
+}
+
+// A non-transactional message writes WAL in this database even when nothing published
+// changes, so the slot's confirmed position keeps moving (with logical_messages=ignore the
+// walsender does not even send it). Failures are logged once per streak, never fatal.
+void Capture::MaybeHeartbeat() {
+  if (options_.heartbeat_interval.count() <= 0) return;
+  const auto now = std::chrono::steady_clock::now();
+  if (now - last_heartbeat_ < options_.heartbeat_interval) return;
+  last_heartbeat_ = now;
+  SqlSession* sql = nullptr;
+  Status s = Sql(&sql);
+  if (s.ok()) {
+    s = sql->Query("SELECT pg_logical_emit_message(false, '" + std::string(kHeartbeatPrefix) +
+                   "', '')")
+            .status();
+  }
+  if (!s.ok()) {
+    if (!heartbeat_failing_) {
+      spdlog::warn("heartbeat message failed (retried every {} ms): {}",
+                   options_.heartbeat_interval.count(), s.ToString());
+    }
+    heartbeat_failing_ = true;
+  } else if (heartbeat_failing_) {
+    spdlog::info("heartbeat messages are written again");
+    heartbeat_failing_ = false;
+  }
 }
 
 Status Capture::EncodeRow(const Change& change, Table* t) {
@@ -294,6 +401,7 @@ Status Capture::EncodeRow(const Change& change, Table* t) {
   if (t->first_commit == kInvalidLsn) t->first_commit = txn_commit_lsn_;
   t->last_commit = txn_commit_lsn_;
   group_bytes_ += t->batch.proto_rows.size() - before_bytes;
+  group_rows_ += static_cast<std::size_t>(r.rows_appended);
   metrics_->rows_spooled->Increment(static_cast<std::uint64_t>(r.rows_appended));
   return Status::Ok();
 }
@@ -427,8 +535,9 @@ Status Capture::HandleTruncate(const Change& change, Table* t) {
 Status Capture::AppendGroup() {
   for (auto& [oid, t] : tables_)
     CloseBatch(&t);
+  CloseBatch(&messages_);
   if (group_.empty()) {
-    group_bytes_ = 0;
+    group_bytes_ = group_rows_ = 0;
     return Status::Ok();
   }
   // The last record completes every transaction committed so far (a transaction still open
@@ -458,7 +567,7 @@ Status Capture::AppendGroup() {
   if (complete != kInvalidLsn) appended_lsn_ = complete;
   skip_through_ = std::max(skip_through_, appended_lsn_);
   group_.clear();
-  group_bytes_ = 0;
+  group_bytes_ = group_rows_ = 0;
   return Status::Ok();
 }
 
@@ -507,6 +616,7 @@ Status Capture::Run() {
       break;
     }
     ReportProgress();
+    MaybeHeartbeat();
   }
   // Final: append what is complete, make it durable, confirm it.
   if (result.ok() || result.code() == Status::Code::kAborted) {

@@ -38,13 +38,25 @@
 
 namespace pg2bq::agent::pipeline {
 
+// The relation id of pg2bq.logical_messages: 0 is never a PostgreSQL relation OID.
+inline constexpr Oid kLogicalMessagesRelation = 0;
+// The prefix of the agent's heartbeat messages (replication.heartbeat_interval).
+inline constexpr std::string_view kHeartbeatPrefix = "pg2bq_heartbeat";
+
 struct CaptureOptions {
   ReplicationStreamOptions stream;
   std::string sql_dsn;  // plain connection: catalog lookups, unchanged TOAST values
   TablesConfig tables;
   TruncateMode truncate = TruncateMode::kVersioned;
   std::size_t group_max_bytes = 8 << 20;
+  std::size_t group_max_rows = 50000;  // flush.batch_max_rows; 0 = no row limit
   sink::EncodePolicies policies;
+  // pg_logical_emit_message() payloads into the change-log table pg2bq.logical_messages
+  // (replication.logical_messages = pass; the stream must ask for messages).
+  bool pass_messages = false;
+  // Emit a non-transactional heartbeat message this often (0 = never), so WAL written to
+  // other databases or unpublished tables is released even when nothing of ours changes.
+  std::chrono::milliseconds heartbeat_interval{0};
 };
 
 class Capture : public ChangeHandler {
@@ -84,6 +96,13 @@ class Capture : public ChangeHandler {
   Status ResetDecoder();
   Status HandleTruncate(const Change& change, Table* table);
   Status EncodeRow(const Change& change, Table* table);
+  // The part of OnRelation shared with the logical-messages table: version the shape,
+  // spool the descriptor, make the encoder.
+  Status AdoptDescriptor(Table* table, sink::SourceRelation source);
+  Status HandleMessage(const Change& change);
+  void MaybeHeartbeat();
+  // Appends the group once it holds group_max_bytes or group_max_rows.
+  Status AppendIfFull();
   Status ResolveUnchanged(const Change& change, Table* table,
                           const std::vector<std::size_t>& columns, bool* row_exists);
   // Waits until the open transaction is visible to other sessions (see the .cc).
@@ -111,6 +130,12 @@ class Capture : public ChangeHandler {
 
   std::vector<spool::Record> group_;
   std::size_t group_bytes_ = 0;  // group_ + open batches
+  std::size_t group_rows_ = 0;   // rows in group_ + open batches
+
+  Table messages_;  // pg2bq.logical_messages (pass_messages)
+  std::string message_content_;
+  std::chrono::steady_clock::time_point last_heartbeat_{};
+  bool heartbeat_failing_ = false;
 
   // Transaction state.
   bool in_txn_ = false;

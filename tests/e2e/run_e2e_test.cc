@@ -248,6 +248,53 @@ TEST_F(RunE2eTest, TableNameTemplate) {
   EXPECT_EQ(agent->Wait(60s).exit_code, 0);
 }
 
+// replication.logical_messages = pass: pg_logical_emit_message() payloads land in the
+// change-log table pg2bq_logical_messages, transactional ones with their transaction and
+// never for a rolled-back one. replication.heartbeat_interval writes the agent's own
+// (filtered) messages, so WAL keeps being confirmed while nothing published changes.
+TEST_F(RunE2eTest, LogicalMessagesPassAndHeartbeat) {
+  std::ofstream(config_, std::ios::app)
+      << "[replication]\nlogical_messages = pass\nheartbeat_interval = 1s\n";
+  Sql("CREATE TABLE t (id int PRIMARY KEY)");
+  Sql("CREATE PUBLICATION e2e FOR ALL TABLES");
+  auto agent = StartAgent();
+  Sql("BEGIN; INSERT INTO t VALUES (1); "
+      "SELECT pg_logical_emit_message(true, 'app', 'in a transaction'); COMMIT");
+  Sql("SELECT pg_logical_emit_message(false, 'app', '\\x00ff'::bytea)");
+  Sql("BEGIN; SELECT pg_logical_emit_message(true, 'app', 'rolled back'); ROLLBACK");
+  ASSERT_EQ(VerifyEventually().exit_code, 0);
+  std::vector<std::string> rows;
+  for (int i = 0; i < 100 && rows.size() < 2; ++i) {
+    std::this_thread::sleep_for(100ms);
+    rows = DumpLines("pg2bq_logical_messages");
+  }
+  ASSERT_EQ(rows.size(), 2u);
+  std::string all = rows[0] + rows[1];
+  EXPECT_NE(all.find("\"prefix\":\"app\""), std::string::npos) << all;
+  EXPECT_NE(all.find("\"transactional\":true"), std::string::npos) << all;
+  EXPECT_NE(all.find("\"transactional\":false"), std::string::npos) << all;
+  EXPECT_EQ(all.find("rolled back"), std::string::npos) << all;
+  EXPECT_NE(all.find("\"content\":\"AP8=\""), std::string::npos) << all;  // base64 of 00 ff
+  EXPECT_EQ(all.find("pg2bq_heartbeat"), std::string::npos) << all;
+  // Heartbeats write WAL on their own and it is confirmed.
+  auto before = pg_->QueryValue("SELECT pg_current_wal_lsn()");
+  ASSERT_TRUE(before.ok());
+  std::this_thread::sleep_for(2500ms);
+  auto moved = pg_->QueryValue("SELECT pg_current_wal_lsn() > '" + *before + "'::pg_lsn");
+  ASSERT_TRUE(moved.ok());
+  EXPECT_EQ(*moved, "t") << "no heartbeat wrote WAL";
+  bool confirmed = false;
+  for (int i = 0; i < 100 && !confirmed; ++i) {
+    auto c = pg_->QueryValue("SELECT confirmed_flush_lsn > '" + *before +
+                             "'::pg_lsn FROM pg_replication_slots WHERE slot_name = 'e2e'");
+    confirmed = c.ok() && *c == "t";
+    if (!confirmed) std::this_thread::sleep_for(100ms);
+  }
+  EXPECT_TRUE(confirmed) << "heartbeat WAL not confirmed";
+  agent->Signal(SIGTERM);
+  EXPECT_EQ(agent->Wait(60s).exit_code, 0);
+}
+
 TEST_F(RunE2eTest, SigkillAndRestartLoseNothing) {
   Sql("CREATE TABLE t (id integer PRIMARY KEY, v integer, s text)");
   Sql("CREATE PUBLICATION e2e FOR ALL TABLES");
