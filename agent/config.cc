@@ -41,8 +41,8 @@ struct KeySpec {
 };
 
 // The sections in the order files, docs and --print-config use.
-const char* const kSections[] = {"source", "replication", "tables", "target",
-                                 "spool",  "flush",       "agent"};
+const char* const kSections[] = {"source", "replication", "tables",   "target",
+                                 "spool",  "flush",       "snapshot", "agent"};
 
 std::vector<KeySpec> BuildKeySpecs() {
   std::vector<KeySpec> k;
@@ -106,6 +106,15 @@ std::vector<KeySpec> BuildKeySpecs() {
   add("flush.batch_max_latency", "250ms",
       "a batch is sent at the latest this long after its first row", true);
   add("flush.parallelism", "4", "tables flushed in parallel (order is kept per table)");
+  add("snapshot.initial", "copy",
+      "copy (rows that exist before replication starts, at first start and for tables added "
+      "later) or skip (only later changes)");
+  add("snapshot.workers", "4", "parallel connections copying chunks of one table (1-64)");
+  add("snapshot.chunk_size", "8MiB",
+      "smallest ctid chunk of heap a copy worker takes (a table is split into at most 64)");
+  add("snapshot.poll_interval", "10s",
+      "how often the running agent looks for tables added to the publication and re-sync "
+      "requests");
   add("agent.state_dir", "/var/lib/pg2bq", "checkpoints and table state");
   add("agent.metrics_address", "127.0.0.1:9187",
       "host:port of /metrics, /healthz, /readyz (port 0 = any free port; empty = off)");
@@ -686,6 +695,16 @@ void ConvertAll(Converter& c, AgentConfig* cfg) {
     c.BadValue("flush.batch_max_latency", "must be above 0 (a batch must be sent eventually)");
   }
   f.parallelism = static_cast<int>(c.Int("flush.parallelism", 1, 256, 4));
+
+  SnapshotConfig& sn = cfg->snapshot;
+  sn.copy = c.Enum<bool>("snapshot.initial", {{"copy", true}, {"skip", false}}, sn.copy);
+  sn.workers = static_cast<int>(c.Int("snapshot.workers", 1, 64, 4));
+  sn.chunk_bytes = c.Size("snapshot.chunk_size", sn.chunk_bytes);
+  if (sn.chunk_bytes < 8192) c.BadValue("snapshot.chunk_size", "must be at least one page (8KiB)");
+  sn.poll_interval = c.Duration("snapshot.poll_interval", sn.poll_interval);
+  if (sn.poll_interval < std::chrono::milliseconds(100)) {
+    c.BadValue("snapshot.poll_interval", "must be at least 100ms");
+  }
 }
 
 }  // namespace

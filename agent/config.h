@@ -95,7 +95,6 @@ struct TargetConfig {
   std::string rest_endpoint = "https://bigquery.googleapis.com";
   bool insecure = false;         // plaintext, no credentials: the local emulator only
   std::string credentials_file;  // empty = Application Default Credentials
-
 };
 
 struct SpoolConfig {
@@ -111,6 +110,14 @@ struct FlushConfig {
   std::uint64_t batch_max_bytes = 8ull << 20;
   std::chrono::milliseconds batch_max_latency{250};
   int parallelism = 4;
+};
+
+// [snapshot]: copying tables pg2bq has not replicated yet (docs/SNAPSHOT.md).
+struct SnapshotConfig {
+  bool copy = true;                        // snapshot.initial = copy | skip
+  int workers = 4;                         // parallel chunk connections per table
+  std::uint64_t chunk_bytes = 8ull << 20;  // smallest ctid chunk (heap bytes)
+  std::chrono::milliseconds poll_interval{10000};
 };
 
 struct RuntimeConfig {
@@ -129,6 +136,7 @@ struct AgentConfig {
   TargetConfig target;
   SpoolConfig spool;
   FlushConfig flush;
+  SnapshotConfig snapshot;
   RuntimeConfig runtime;
   // Every key's effective raw value and origin (keys left at an empty default are
   // included too), for --print-config and reload decisions.

@@ -5,7 +5,9 @@
 // PostgreSQL, flush what BigQuery accepts within runtime.shutdown_timeout, checkpoint,
 // exit 0. docs/OPERATIONS.md describes operating it.
 #include <spdlog/spdlog.h>
+#include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstdio>
 #include <filesystem>
@@ -22,6 +24,8 @@
 #include "agent/pipeline/pipeline_metrics.h"
 #include "agent/pipeline/target_setup.h"
 #include "agent/signals.h"
+#include "agent/snapshot/sync_state.h"
+#include "agent/snapshot/table_sync.h"
 #include "spool/spool_writer.h"
 
 namespace pg2bq::agent {
@@ -47,6 +51,7 @@ spool::FsyncPolicy ToPolicy(FsyncMode m) {
   }
   return spool::FsyncPolicy::kBatch;
 }
+
 
 int Fatal(const std::string& what, const Status& s) {
   spdlog::error("{}: {}", what, s.ToString());
@@ -101,27 +106,33 @@ int RunRunCommand(int argc, char** argv) {
   auto target = pipeline::MakeTargetSetup(*config);
   if (!target.ok()) return Fatal("target credentials", target.status());
 
-  pipeline::CaptureOptions co;
-  co.stream.dsn = config->source.ConnInfo();
-  co.stream.slot = config->replication.slot;
-  co.stream.publications = {config->replication.publication};
-  co.stream.create_slot = config->replication.create_slot;
-  co.stream.create_publication = config->replication.create_publication;
-  co.stream.messages = config->replication.logical_messages == LogicalMessageMode::kPass;
-  co.sql_dsn = config->source.ConnInfo();
-  co.tables = config->tables;
-  co.truncate = config->target.truncate;
-  co.group_max_bytes = config->flush.batch_max_bytes;
-  co.group_max_rows = config->flush.batch_max_rows;
-  co.pass_messages = config->replication.logical_messages == LogicalMessageMode::kPass;
-  co.heartbeat_interval = config->replication.heartbeat_interval;
-  pipeline::Capture capture(co, spool->get(), &descriptors, &dead_letters, &*metrics, &shutdown);
-  if (Status s = capture.Start(); !s.ok()) return Fatal("source", s);
+  // The flusher runs from the start: a snapshot copy is sent while it is being made, and
+  // what BigQuery acknowledges frees spool budget for the rest of the copy.
+  snapshot::SyncStateStore sync_states(config->runtime.state_dir + "/snapshot");
+  snapshot::TableSyncOptions so_sync;
+  so_sync.dsn = config->source.ConnInfo();
+  so_sync.slot = config->replication.slot;
+  so_sync.publication = config->replication.publication;
+  so_sync.create_slot = config->replication.create_slot;
+  so_sync.create_publication = config->replication.create_publication;
+  so_sync.tables = config->tables;
+  so_sync.copy = config->snapshot.copy;
+  so_sync.workers = static_cast<std::uint32_t>(config->snapshot.workers);
+  so_sync.poll_interval = config->snapshot.poll_interval;
+  so_sync.min_chunk_pages = std::max<std::uint64_t>(1, config->snapshot.chunk_bytes / 8192);
+  so_sync.batch_max_bytes = config->flush.batch_max_bytes;
+  so_sync.progress_bar =
+      ::isatty(STDERR_FILENO) == 1 && config->runtime.log_format == LogFormat::kText;
+  snapshot::TableSync table_sync(so_sync, &sync_states, &descriptors, spool->get(), &dead_letters,
+                                 &*metrics, &shutdown);
 
   pipeline::FlusherOptions fo;
   fo.parallelism = config->flush.parallelism;
   fo.endpoint = target->endpoint;
   fo.tables = target->tables;
+  fo.on_snapshot_acked = [&table_sync](std::uint32_t table, Lsn hold_from) {
+    table_sync.OnCopyAcknowledged(table, hold_from);
+  };
   pipeline::Flusher flusher(fo, spool->get(), &descriptors, &dead_letters, &*metrics);
   if (Status s = flusher.Start(); !s.ok()) return Fatal("flusher", s);
 
@@ -139,10 +150,45 @@ int RunRunCommand(int argc, char** argv) {
           [&]() { return static_cast<double>((*spool)->metrics().bytes_on_disk.load()); })
       .ok();
 
+  // First start: create the slot with an exported snapshot and copy the tables in it; after
+  // a restart: finish unfinished copies. Streaming starts only afterwards, so every copied
+  // row precedes the table's applied streamed changes in the spool (docs/SNAPSHOT.md).
+  if (Status s = table_sync.Bootstrap(); !s.ok()) {
+    if (!shutdown.cancelled()) {
+      flusher.Abort();
+      return Fatal("snapshot", s);
+    }
+    spdlog::info("snapshot interrupted by the stop signal; it resumes at the next start");
+  }
+
+  pipeline::CaptureOptions co;
+  co.stream.dsn = config->source.ConnInfo();
+  co.stream.slot = config->replication.slot;
+  co.stream.publications = {config->replication.publication};
+  co.stream.create_slot = config->replication.create_slot;
+  co.stream.create_publication = config->replication.create_publication;
+  co.stream.messages = config->replication.logical_messages == LogicalMessageMode::kPass;
+  co.sql_dsn = config->source.ConnInfo();
+  co.tables = config->tables;
+  co.truncate = config->target.truncate;
+  co.group_max_bytes = config->flush.batch_max_bytes;
+  co.group_max_rows = config->flush.batch_max_rows;
+  co.pass_messages = config->replication.logical_messages == LogicalMessageMode::kPass;
+  co.heartbeat_interval = config->replication.heartbeat_interval;
+  co.table_sync = &table_sync;
+  co.apply_from = table_sync.ApplyFrom();
+  pipeline::Capture capture(co, spool->get(), &descriptors, &dead_letters, &*metrics, &shutdown);
+  if (!shutdown.cancelled()) {
+    if (Status s = capture.Start(); !s.ok()) {
+      flusher.Abort();
+      return Fatal("source", s);
+    }
+  }
+
   Status capture_status;
   std::atomic<bool> capture_done{false};
   std::thread reader([&] {
-    capture_status = capture.Run();
+    if (!shutdown.cancelled()) capture_status = capture.Run();
     capture_done.store(true);
   });
   spdlog::info("pg2bq run: replicating slot {} into {}.{}", config->replication.slot,

@@ -53,6 +53,7 @@ Status Capture::Start() {
   // Everything the spool holds must not be appended twice; a transaction that committed at
   // or below its durable LSN is already there.
   skip_through_ = spool_->durable_lsn();
+  apply_from_ = options_.apply_from;
   committed_lsn_ = appended_lsn_ = skip_through_;
   ReplicationStreamOptions so = options_.stream;
   // Text tuples: the sink's row encoder reads PostgreSQL's text forms. Streaming of
@@ -141,6 +142,10 @@ Status Capture::OnRelation(const Relation& relation, bool /*schema_changed*/) {
   t.name = relation.qualified_name;
   t.selected = options_.tables.Selected(relation.nspname, relation.name);
   if (!t.selected) return Status::Ok();
+  if (options_.table_sync != nullptr && options_.table_sync->NeedsCopy(relation.oid)) {
+    // Not copied yet: the copy (made between batches) will contain these changes.
+    apply_from_[relation.oid] = ~Lsn{0};
+  }
   sink::SourceRelation src;
   src.oid = relation.oid;
   src.schema = relation.nspname;
@@ -236,6 +241,10 @@ Status Capture::OnChange(const Change& change) {
   auto it = tables_.find(change.relation->oid);
   if (it == tables_.end() || !it->second.selected) return Status::Ok();
   Table* t = &it->second;
+  if (auto a = apply_from_.find(change.relation->oid);
+      a != apply_from_.end() && txn_commit_lsn_ < a->second) {
+    return Status::Ok();  // committed before the table's snapshot: in its copy
+  }
   if (change.kind == ChangeKind::kTruncate) return HandleTruncate(change, t);
   metrics_->changes_in->Increment();
   if (!t->txn_marked) {
@@ -571,6 +580,13 @@ Status Capture::AppendGroup() {
   return Status::Ok();
 }
 
+Status Capture::RunTableSync() {
+  PG2BQ_ASSIGN_OR_RETURN(auto copied, options_.table_sync->CopyPending());
+  for (const auto& [oid, lsn] : copied)
+    apply_from_[oid] = lsn;
+  return Status::Ok();
+}
+
 void Capture::ReportProgress() {
   Lsn durable = spool_->durable_lsn();
   metrics_->durable_lsn->Set(static_cast<double>(durable));
@@ -617,6 +633,13 @@ Status Capture::Run() {
     }
     ReportProgress();
     MaybeHeartbeat();
+    if (options_.table_sync != nullptr && !in_txn_) {
+      s = RunTableSync();
+      if (!s.ok()) {
+        result = s;
+        break;
+      }
+    }
   }
   // Final: append what is complete, make it durable, confirm it.
   if (result.ok() || result.code() == Status::Code::kAborted) {

@@ -43,6 +43,21 @@ inline constexpr Oid kLogicalMessagesRelation = 0;
 // The prefix of the agent's heartbeat messages (replication.heartbeat_interval).
 inline constexpr std::string_view kHeartbeatPrefix = "pg2bq_heartbeat";
 
+// Snapshot bootstrap of tables met while streaming (agent/snapshot/table_sync.h). The copy
+// runs in the reader thread between received batches, so a table's copied rows precede,
+// in the spool, every streamed change of it that is applied (docs/SNAPSHOT.md).
+class TableSyncHook {
+ public:
+  virtual ~TableSyncHook() = default;
+  // A selected table's Relation message arrived. True when the table still has to be
+  // copied: its changes are dropped until CopyPending says from which LSN they apply.
+  virtual bool NeedsCopy(Oid relation) = 0;
+  // Called between received batches with no transaction open and nothing waiting to be
+  // appended. Copies what needs copying into the spool; returns, per copied table, the
+  // commit LSN from which its streamed changes apply (older ones are in the copy).
+  virtual Result<std::vector<std::pair<Oid, Lsn>>> CopyPending() = 0;
+};
+
 struct CaptureOptions {
   ReplicationStreamOptions stream;
   std::string sql_dsn;  // plain connection: catalog lookups, unchanged TOAST values
@@ -57,6 +72,9 @@ struct CaptureOptions {
   // Emit a non-transactional heartbeat message this often (0 = never), so WAL written to
   // other databases or unpublished tables is released even when nothing of ours changes.
   std::chrono::milliseconds heartbeat_interval{0};
+  TableSyncHook* table_sync = nullptr;  // null: no copies at run time
+  // Per table: changes committed before this LSN are already in the table's snapshot copy.
+  std::unordered_map<Oid, Lsn> apply_from;
 };
 
 class Capture : public ChangeHandler {
@@ -114,6 +132,7 @@ class Capture : public ChangeHandler {
   Status AppendGroup();
   void ReportProgress();
   Status Sql(SqlSession** out);
+  Status RunTableSync();
 
   CaptureOptions options_;
   spool::SpoolWriter* spool_;
@@ -127,6 +146,7 @@ class Capture : public ChangeHandler {
   std::unique_ptr<SqlSession> sql_;
   std::unordered_map<Oid, Table> tables_;
   std::unordered_map<Oid, sink::SourceColumn> type_cache_;
+  std::unordered_map<Oid, Lsn> apply_from_;  // see CaptureOptions::apply_from
 
   std::vector<spool::Record> group_;
   std::size_t group_bytes_ = 0;  // group_ + open batches

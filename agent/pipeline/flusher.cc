@@ -117,17 +117,32 @@ bool Flusher::caught_up() const {
   return acked_ >= spool_->durable_end();
 }
 
-std::uint64_t Flusher::Track(const spool::SpoolEntry& e, Lsn lsn) {
+std::uint64_t Flusher::Track(const spool::SpoolEntry& e, Lsn lsn,
+                             const spool::SnapshotMarker* snapshot_end) {
   std::lock_guard lock(mu_);
-  tracked_.push_back({e.next, lsn, false});
+  tracked_.push_back({e.next, lsn, false, snapshot_end ? snapshot_end->table_id : 0,
+                      snapshot_end ? snapshot_end->snapshot_lsn : kInvalidLsn});
   read_pos_ = e.next;
   return tracked_base_ + tracked_.size() - 1;
 }
 
 void Flusher::Done(std::uint64_t seq) {
-  std::lock_guard lock(mu_);
+  std::vector<std::pair<std::uint32_t, Lsn>> copies_acked;
+  {
+    std::lock_guard lock(mu_);
+    DoneLocked(seq, &copies_acked);
+  }
+  if (options_.on_snapshot_acked)
+    for (const auto& [table, hold_from] : copies_acked)
+      options_.on_snapshot_acked(table, hold_from);
+}
+
+void Flusher::DoneLocked(std::uint64_t seq,
+                         std::vector<std::pair<std::uint32_t, Lsn>>* copies_acked) {
   tracked_[seq - tracked_base_].done = true;
   while (!tracked_.empty() && tracked_.front().done) {
+    if (tracked_.front().snapshot_table != 0)
+      copies_acked->emplace_back(tracked_.front().snapshot_table, tracked_.front().hold_from);
     acked_ = tracked_.front().next;
     if (tracked_.front().lsn != kInvalidLsn)
       acked_lsn_ = std::max(acked_lsn_, tracked_.front().lsn);
@@ -191,8 +206,11 @@ void Flusher::DispatchLoop() {
       }
     } else {
       // Descriptor versions are also in the descriptor store; commit/abort/snapshot
-      // markers need no sending.
-      Done(Track(e, spool::CompleteThroughLsn(e.record)));
+      // markers need no sending. A snapshot end marker tells, once acknowledged with all
+      // before it, that the table's copy is in BigQuery.
+      const auto* marker = std::get_if<spool::SnapshotMarker>(&e.record);
+      const bool end = marker != nullptr && marker->kind == spool::SnapshotMarker::Kind::kEnd;
+      Done(Track(e, spool::CompleteThroughLsn(e.record), end ? marker : nullptr));
     }
   }
 }

@@ -14,6 +14,7 @@
 #include <atomic>
 #include <chrono>
 #include <deque>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -41,6 +42,10 @@ struct FlusherOptions {
   sink::WriterOptions writer;
   sink::EncodePolicies policies;
   std::chrono::milliseconds checkpoint_interval{200};
+  // Called (from a flusher thread) once a table's snapshot end marker -- and so every copied
+  // row before it -- is part of the acknowledged prefix of the spool. Again after a restart
+  // if the checkpoint had not passed it.
+  std::function<void(std::uint32_t table_id, Lsn hold_from)> on_snapshot_acked;
 };
 
 class Flusher {
@@ -85,8 +90,10 @@ class Flusher {
   Status Truncate(WorkItem& item, TargetTable* target);
   Status EnsureTable(const sink::TableDescriptor& d, TargetTable* target);
   // Ack tracker.
-  std::uint64_t Track(const spool::SpoolEntry& entry, Lsn lsn);
+  std::uint64_t Track(const spool::SpoolEntry& entry, Lsn lsn,
+                      const spool::SnapshotMarker* snapshot_end = nullptr);
   void Done(std::uint64_t seq);
+  void DoneLocked(std::uint64_t seq, std::vector<std::pair<std::uint32_t, Lsn>>* copies_acked);
   Status WriteCheckpoint();
   void Fail(const Status& s);
 
@@ -109,6 +116,8 @@ class Flusher {
     spool::Position next;
     Lsn lsn = kInvalidLsn;
     bool done = false;
+    std::uint32_t snapshot_table = 0;  // a snapshot end marker of this table
+    Lsn hold_from = kInvalidLsn;
   };
   std::deque<Tracked> tracked_;
   std::uint64_t tracked_base_ = 0;  // seq of tracked_.front()

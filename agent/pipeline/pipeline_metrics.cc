@@ -48,6 +48,29 @@ Result<PipelineMetrics> PipelineMetrics::Register(MetricsRegistry* r) {
       auto* h, r->AddHistogram("pg2bq_append_seconds", "Duration of one BigQuery append of a batch",
                                {0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10}));
   m.append_seconds = h->Get();
+  PG2BQ_ASSIGN_OR_RETURN(m.snapshot_rows,
+                         r->AddGauge("pg2bq_snapshot_rows_copied",
+                                     "Rows of a table's snapshot copy in the spool", {"table"}));
+  PG2BQ_ASSIGN_OR_RETURN(
+      m.snapshot_rows_estimated,
+      r->AddGauge("pg2bq_snapshot_rows_estimated",
+                  "Planner estimate (reltuples) of a copied table's rows; -1 unknown", {"table"}));
+  PG2BQ_ASSIGN_OR_RETURN(
+      m.snapshot_bytes,
+      r->AddGauge("pg2bq_snapshot_bytes_copied",
+                  "Binary COPY bytes received for a table's copy (this run)", {"table"}));
+  PG2BQ_ASSIGN_OR_RETURN(
+      m.snapshot_rows_per_second,
+      r->AddGauge("pg2bq_snapshot_rows_per_second", "Copy rate of a table (this run)", {"table"}));
+  PG2BQ_ASSIGN_OR_RETURN(
+      m.snapshot_eta_seconds,
+      r->AddGauge("pg2bq_snapshot_eta_seconds",
+                  "Estimated seconds until a table's copy ends; -1 unknown, 0 finished",
+                  {"table"}));
+  PG2BQ_RETURN_IF_ERROR(gauge(&m.snapshot_tables_copying, "pg2bq_snapshot_tables_copying",
+                              "Tables being copied now"));
+  PG2BQ_RETURN_IF_ERROR(counter(&m.snapshot_tables_copied, "pg2bq_snapshot_tables_copied_total",
+                                "Table copies finished (every row durable in the spool)"));
   return m;
 }
 

@@ -24,6 +24,14 @@ struct PipelineMetrics {
   Gauge* lag_bytes = nullptr;           // received_lsn - acked_lsn
   Gauge* spool_paused = nullptr;        // 1 while the spool budget stops reading
   Histogram* append_seconds = nullptr;  // one TableWriter::Append call
+  // Snapshot copies, per table ("schema.name"); see agent/snapshot/table_sync.h.
+  Family<Gauge>* snapshot_rows = nullptr;            // rows copied (incl. earlier runs)
+  Family<Gauge>* snapshot_rows_estimated = nullptr;  // planner's estimate of the total
+  Family<Gauge>* snapshot_bytes = nullptr;           // COPY bytes received this run
+  Family<Gauge>* snapshot_rows_per_second = nullptr;
+  Family<Gauge>* snapshot_eta_seconds = nullptr;  // -1 unknown, 0 finished
+  Gauge* snapshot_tables_copying = nullptr;
+  Counter* snapshot_tables_copied = nullptr;  // copies finished (durable in the spool)
 
   static Result<PipelineMetrics> Register(MetricsRegistry* registry);
 };

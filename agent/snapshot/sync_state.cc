@@ -146,4 +146,32 @@ Status SyncStateStore::Remove(std::uint32_t relation_oid) const {
   return spool::SyncDir(dir_);
 }
 
+Status SyncStateStore::RequestResync(std::uint32_t relation_oid) const {
+  return spool::WriteFileAtomically(dir_ + "/" + std::to_string(relation_oid) + ".resync",
+                                    "resync\n");
+}
+
+Result<std::vector<std::uint32_t>> SyncStateStore::ResyncRequests() const {
+  std::vector<std::uint32_t> out;
+  std::error_code ec;
+  for (const auto& e : std::filesystem::directory_iterator(dir_, ec)) {
+    if (e.path().extension() != ".resync") continue;
+    try {
+      out.push_back(static_cast<std::uint32_t>(std::stoul(e.path().filename().string())));
+    } catch (const std::exception&) {
+      continue;
+    }
+  }
+  if (ec && ec != std::errc::no_such_file_or_directory)
+    return Status::IoError("list " + dir_ + ": " + ec.message());
+  return out;
+}
+
+Status SyncStateStore::ClearResync(std::uint32_t relation_oid) const {
+  const std::string path = dir_ + "/" + std::to_string(relation_oid) + ".resync";
+  if (::unlink(path.c_str()) != 0 && errno != ENOENT)
+    return Status::IoError("remove " + path + ": " + std::strerror(errno));
+  return spool::SyncDir(dir_);
+}
+
 }  // namespace pg2bq::agent::snapshot

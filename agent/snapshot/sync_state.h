@@ -64,6 +64,12 @@ class SyncStateStore {
   Status Save(const TableSyncState& state) const;
   Status Remove(std::uint32_t relation_oid) const;
 
+  // Re-sync requests (`pg2bq snapshot --table`): a file <oid>.resync next to the states, so
+  // another process can ask the running agent without racing its state writes.
+  Status RequestResync(std::uint32_t relation_oid) const;
+  Result<std::vector<std::uint32_t>> ResyncRequests() const;
+  Status ClearResync(std::uint32_t relation_oid) const;
+
  private:
   std::string PathFor(std::uint32_t relation_oid) const;
   std::string dir_;

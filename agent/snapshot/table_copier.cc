@@ -23,6 +23,24 @@ std::string CopyChunk::Predicate() const {
   return p;
 }
 
+Lsn TableCopier::RowCommitLsn() const {
+  if (options_.ctid_ordinals && options_.row_commit_lsn != kInvalidLsn)
+    return options_.row_commit_lsn;
+  return options_.snapshot_lsn - 1;
+}
+
+// A tid's binary form: block number (uint32) and line pointer offset (uint16), big-endian.
+Result<std::uint64_t> TableCopier::CtidOrdinal(const CopyField& field) {
+  if (field.is_null || field.bytes.size() != 6)
+    return Status::Corruption("copy of " + options_.relation.schema + "." + options_.relation.name +
+                              ": ctid is not a 6-byte tid");
+  const auto* b = reinterpret_cast<const unsigned char*>(field.bytes.data());
+  const std::uint64_t block =
+      (std::uint64_t{b[0]} << 24) | (std::uint64_t{b[1]} << 16) | (std::uint64_t{b[2]} << 8) | b[3];
+  const std::uint64_t offset = (std::uint64_t{b[4]} << 8) | b[5];
+  return block * 65536 + offset;
+}
+
 TableCopier::TableCopier(TableCopierOptions options, spool::SpoolWriter* spool,
                          const Cancellation* cancel)
     : options_(std::move(options)), spool_(spool), cancel_(cancel) {}
@@ -39,7 +57,7 @@ Status TableCopier::AppendBatch(std::uint32_t rows, std::string* proto_rows) {
   rb.table_id = options_.relation.oid;
   rb.descriptor_version = options_.descriptor->version;
   rb.row_count = rows;
-  rb.first_commit_lsn = rb.last_commit_lsn = options_.snapshot_lsn - 1;
+  rb.first_commit_lsn = rb.last_commit_lsn = RowCommitLsn();
   // Copied rows complete no transaction of the stream: they must not move durable_lsn.
   rb.complete_through_lsn = kInvalidLsn;
   rb.rows = std::move(*proto_rows);
@@ -80,7 +98,9 @@ Status TableCopier::CopyChunk(const struct CopyChunk& chunk, CopyProgress* progr
   // Types without a fixed OID (enums, domains, citext, hstore, arrays of them) have send()
   // forms it cannot know, so they are selected as text -- the form the stream delivers
   // them in too.
-  std::string columns;
+  // A keyless table's rows are told apart by their ctid (selected first).
+  std::string columns = options_.ctid_ordinals ? "ctid" : "";
+  const std::size_t first_column = options_.ctid_ordinals ? 1 : 0;
   std::vector<bool> as_text(rel.columns.size());
   for (std::size_t i = 0; i < rel.columns.size(); ++i) {
     const auto& c = rel.columns[i];
@@ -116,12 +136,12 @@ Status TableCopier::CopyChunk(const struct CopyChunk& chunk, CopyProgress* progr
   sink::RowEncoder encoder(options_.descriptor, options_.policies);
   sink::EncodedBatch batch;
   batch.descriptor_version = options_.descriptor->version;
-  BinaryCopyParser parser(rel.columns.size());
+  BinaryCopyParser parser(rel.columns.size() + first_column);
   std::vector<CopyField> fields;
   std::vector<sink::SourceValue> values(rel.columns.size());
   sink::SourceChange change;
   change.kind = sink::ChangeKind::kInsert;
-  change.commit_lsn = options_.snapshot_lsn - 1;
+  change.commit_lsn = RowCommitLsn();
   change.ordinal = 0;
   std::uint64_t rejected = 0;
 
@@ -138,10 +158,14 @@ Status TableCopier::CopyChunk(const struct CopyChunk& chunk, CopyProgress* progr
         if (!step.ok())
           return Status::Corruption("copy of " + what + ": " + step.status().message());
         if (*step != BinaryCopyParser::Step::kTuple) break;
-        for (std::size_t i = 0; i < fields.size(); ++i) {
-          values[i] = fields[i].is_null ? sink::SourceValue::Null()
-                      : as_text[i]      ? sink::SourceValue::Text(fields[i].bytes)
-                                   : sink::SourceValue{sink::ValueState::kBinary, fields[i].bytes};
+        if (options_.ctid_ordinals) {
+          PG2BQ_ASSIGN_OR_RETURN(change.ordinal, CtidOrdinal(fields[0]));
+        }
+        for (std::size_t i = 0; i < values.size(); ++i) {
+          const CopyField& f = fields[i + first_column];
+          values[i] = f.is_null    ? sink::SourceValue::Null()
+                      : as_text[i] ? sink::SourceValue::Text(f.bytes)
+                                   : sink::SourceValue{sink::ValueState::kBinary, f.bytes};
         }
         change.new_values = values;
         auto r = encoder.Encode(change, &batch);

@@ -26,6 +26,7 @@
 #include <string>
 
 #include "agent/cancellation.h"
+#include "agent/snapshot/binary_copy_parser.h"
 #include "common/lsn.h"
 #include "common/status.h"
 #include "sink/dead_letter.h"
@@ -57,7 +58,13 @@ struct TableCopierOptions {
   std::string dsn;            // plain (non-replication) connection to the source database
   std::string snapshot_name;  // from CREATE_REPLICATION_SLOT ... EXPORT_SNAPSHOT
   Lsn snapshot_lsn = kInvalidLsn;
-  sink::SourceRelation relation;  // columns in attribute order
+  // Change-log (keyless) tables: the target's key is `_pg2bq_lsn` (COMMITLSN/ORDINAL), so
+  // each copied row needs a distinct, deterministic sequence: commit LSN `row_commit_lsn`
+  // (the table's oldest snapshot - 1) and ordinal = ctid (block * 65536 + offset). A chunk
+  // copied again after a crash then overwrites the same rows instead of duplicating them.
+  bool ctid_ordinals = false;
+  Lsn row_commit_lsn = kInvalidLsn;  // kInvalidLsn: snapshot_lsn - 1
+  sink::SourceRelation relation;     // columns in attribute order
   std::shared_ptr<const sink::TableDescriptor> descriptor;
   sink::EncodePolicies policies;
   // Rows the encoder cannot represent under `policies` go here (synced before the chunk
@@ -85,6 +92,9 @@ class TableCopier {
 
  private:
   Status AppendBatch(std::uint32_t rows, std::string* proto_rows);
+  // The commit LSN every copied row carries (see ctid_ordinals).
+  Lsn RowCommitLsn() const;
+  Result<std::uint64_t> CtidOrdinal(const CopyField& field);
 
   TableCopierOptions options_;
   spool::SpoolWriter* spool_;

@@ -87,6 +87,9 @@ Result<TableSnapshotResult> CopyTable(const TableSnapshotOptions& options, const
   co.policies = options.policies;
   co.dead_letters = options.dead_letters;
   co.batch_max_bytes = options.batch_max_bytes;
+  // Change-log targets are keyed by _pg2bq_lsn: each copied row needs its own, stable one.
+  co.ctid_ordinals = co.descriptor->mode == sink::WriteMode::kChangeLog;
+  co.row_commit_lsn = state.hold_from_lsn - 1;
   TableCopier copier(co, spool, cancel);
 
   std::vector<std::size_t> pending;
@@ -136,22 +139,41 @@ Result<TableSnapshotResult> CopyTable(const TableSnapshotOptions& options, const
   const std::size_t nworkers = std::min<std::size_t>(std::max(1u, options.workers), pending.size());
   for (std::size_t i = 0; i < nworkers; ++i)
     threads.emplace_back(worker);
+  auto report = [&](bool finished) {
+    // Called with `mu` held.
+    const double secs =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    TableProgress p;
+    p.relation_oid = rel.oid;
+    p.table = name;
+    p.rows = rows_before + total.rows.load();
+    p.bytes = total.bytes.load();
+    p.estimated_rows = estimate;
+    p.rows_per_second = secs > 0 ? static_cast<double>(total.rows.load()) / secs : 0;
+    p.eta_seconds =
+        finished ? 0
+        : estimate > 0 && p.rows_per_second > 0
+            ? std::max(0.0, (estimate - static_cast<double>(p.rows)) / p.rows_per_second)
+            : -1;
+    p.chunks_done = state.ChunksDone();
+    p.chunks_total = state.chunks.size();
+    p.finished = finished;
+    if (options.on_progress) options.on_progress(p);
+    return p;
+  };
   {
     // Progress: rows, bytes, rate and ETA against the planner's estimate.
     std::unique_lock lock(mu);
+    report(false);
     while (!cv.wait_for(lock, options.progress_interval, [&] {
       return running == 0 && (next == pending.size() || !failure.ok() || stopped);
     })) {
-      const double secs =
-          std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-      const std::uint64_t rows = rows_before + total.rows.load();
-      const double rate = secs > 0 ? static_cast<double>(total.rows.load()) / secs : 0;
-      spdlog::info("snapshot {}: {} rows{} , {:.1f} MiB, {:.0f} rows/s, chunks {}/{}, ETA {}", name,
-                   rows, estimate > 0 ? fmt::format(" of ~{:.0f}", estimate) : std::string(),
-                   static_cast<double>(total.bytes.load()) / (1 << 20), rate, state.ChunksDone(),
-                   state.chunks.size(),
-                   estimate > 0 && rate > 0 ? Eta((estimate - static_cast<double>(rows)) / rate)
-                                            : std::string("unknown"));
+      const TableProgress p = report(false);
+      spdlog::info("snapshot {}: {} rows{}, {:.1f} MiB, {:.0f} rows/s, chunks {}/{}, ETA {}", name,
+                   p.rows, estimate > 0 ? fmt::format(" of ~{:.0f}", estimate) : std::string(),
+                   static_cast<double>(p.bytes) / (1 << 20), p.rows_per_second, p.chunks_done,
+                   p.chunks_total,
+                   p.eta_seconds >= 0 ? Eta(p.eta_seconds) : std::string("unknown"));
     }
   }
   for (auto& t : threads)
@@ -176,6 +198,7 @@ Result<TableSnapshotResult> CopyTable(const TableSnapshotOptions& options, const
   PG2BQ_RETURN_IF_ERROR(spool->Sync());
   state.phase = SyncPhase::kCopied;
   PG2BQ_RETURN_IF_ERROR(store->Save(state));
+  report(true);
   const double secs =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   spdlog::info(

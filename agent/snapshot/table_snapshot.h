@@ -11,6 +11,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -24,6 +25,19 @@
 
 namespace pg2bq::agent::snapshot {
 
+// What a running copy reports every progress_interval and once at its end.
+struct TableProgress {
+  std::uint32_t relation_oid = 0;
+  std::string table;           // schema.name
+  std::uint64_t rows = 0;      // copied so far, including chunks of an earlier run
+  std::uint64_t bytes = 0;     // binary COPY bytes received in this run
+  double estimated_rows = -1;  // planner estimate (reltuples); -1 unknown
+  double rows_per_second = 0;  // this run
+  double eta_seconds = -1;     // -1 unknown
+  std::size_t chunks_done = 0, chunks_total = 0;
+  bool finished = false;
+};
+
 struct TableSnapshotOptions {
   std::string dsn;
   std::string snapshot_name;
@@ -36,6 +50,9 @@ struct TableSnapshotOptions {
   sink::EncodePolicies policies;
   sink::DeadLetterWriter* dead_letters = nullptr;  // see TableCopierOptions
   std::chrono::milliseconds progress_interval{5000};
+  // Called from the copying thread every progress_interval and when the copy ends (also
+  // logged). May be empty.
+  std::function<void(const TableProgress&)> on_progress;
   // Test hook: stop (as if killed) after this many chunks were marked done. 0 = never.
   std::uint32_t stop_after_chunks = 0;
 };

@@ -1,0 +1,349 @@
+#include "agent/snapshot/table_sync.h"
+
+#include <libpq-fe.h>
+#include <spdlog/spdlog.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdio>
+
+#include "agent/snapshot/source_table.h"
+#include "agent/snapshot/table_snapshot.h"
+
+namespace pg2bq::agent::snapshot {
+
+TableSync::TableSync(TableSyncOptions options, SyncStateStore* states,
+                     pipeline::DescriptorStore* descriptors, spool::SpoolWriter* spool,
+                     sink::DeadLetterWriter* dead_letters, pipeline::PipelineMetrics* metrics,
+                     const Cancellation* cancel)
+    : options_(std::move(options)),
+      states_(states),
+      descriptors_(descriptors),
+      spool_(spool),
+      dead_letters_(dead_letters),
+      metrics_(metrics),
+      cancel_(cancel) {
+  next_poll_ = std::chrono::steady_clock::now() + options_.poll_interval;
+}
+
+TableSync::~TableSync() = default;
+
+Result<bool> TableSync::SlotExists() {
+  PG2BQ_ASSIGN_OR_RETURN(auto conn, PgConnection::Connect(options_.dsn, ConnectionKind::kNormal,
+                                                          options_.timeout, cancel_));
+  PG2BQ_ASSIGN_OR_RETURN(
+      auto res, conn->Exec("SELECT 1 FROM pg_catalog.pg_replication_slots WHERE slot_name = " +
+                               conn->QuoteLiteral(options_.slot),
+                           options_.timeout, cancel_));
+  return PQntuples(res.get()) == 1;
+}
+
+Status TableSync::EnsurePublication() {
+  PG2BQ_ASSIGN_OR_RETURN(auto conn, PgConnection::Connect(options_.dsn, ConnectionKind::kNormal,
+                                                          options_.timeout, cancel_));
+  PG2BQ_ASSIGN_OR_RETURN(auto res,
+                         conn->Exec("SELECT 1 FROM pg_catalog.pg_publication WHERE pubname = " +
+                                        conn->QuoteLiteral(options_.publication),
+                                    options_.timeout, cancel_));
+  if (PQntuples(res.get()) == 1) return Status::Ok();
+  if (!options_.create_publication) {
+    // Capture::Start reports it with the fix; the slot must not be created before it.
+    return Status::NotFound("publication " + options_.publication + " does not exist");
+  }
+  spdlog::info("creating publication {} FOR ALL TABLES", options_.publication);
+  return conn
+      ->Exec(
+          "CREATE PUBLICATION " + conn->QuoteIdentifier(options_.publication) + " FOR ALL TABLES",
+          options_.timeout, cancel_)
+      .status()
+      .WithContext("creating publication \"" + options_.publication + "\"");
+}
+
+Result<std::vector<TableSync::Named>> TableSync::PublishedTables() {
+  PG2BQ_ASSIGN_OR_RETURN(auto conn, PgConnection::Connect(options_.dsn, ConnectionKind::kNormal,
+                                                          options_.timeout, cancel_));
+  PG2BQ_ASSIGN_OR_RETURN(
+      auto res,
+      conn->Exec("SELECT c.oid, p.schemaname, p.tablename FROM pg_catalog.pg_publication_tables p "
+                 "JOIN pg_catalog.pg_namespace n ON n.nspname = p.schemaname "
+                 "JOIN pg_catalog.pg_class c ON c.relnamespace = n.oid AND c.relname = p.tablename "
+                 "WHERE p.pubname = " +
+                     conn->QuoteLiteral(options_.publication) + " ORDER BY 2, 3",
+                 options_.timeout, cancel_));
+  std::vector<Named> out;
+  for (int i = 0; i < PQntuples(res.get()); ++i) {
+    Named t;
+    t.oid = static_cast<Oid>(std::stoul(PQgetvalue(res.get(), i, 0)));
+    t.schema = PQgetvalue(res.get(), i, 1);
+    t.name = PQgetvalue(res.get(), i, 2);
+    if (options_.tables.Selected(t.schema, t.name)) out.push_back(std::move(t));
+  }
+  return out;
+}
+
+Result<std::vector<TableSync::Named>> TableSync::TablesToCopy(bool include_unknown) {
+  PG2BQ_ASSIGN_OR_RETURN(auto published, PublishedTables());
+  PG2BQ_ASSIGN_OR_RETURN(auto requests, ResyncRequestsSorted());
+  std::vector<Named> out;
+  for (const Named& t : published) {
+    const bool resync = std::binary_search(requests.begin(), requests.end(), t.oid);
+    auto state = states_->Load(t.oid);
+    if (!state.ok() && state.status().code() != Status::Code::kNotFound) return state.status();
+    if (resync) {
+      // A fresh copy at a new snapshot: forget chunks and hold_from of the earlier one.
+      TableSyncState fresh;
+      fresh.relation_oid = t.oid;
+      fresh.schema = t.schema;
+      fresh.table = t.name;
+      PG2BQ_RETURN_IF_ERROR(states_->Save(fresh));
+      PG2BQ_RETURN_IF_ERROR(states_->ClearResync(t.oid));
+      spdlog::info("snapshot {}.{}: re-sync requested", t.schema, t.name);
+      out.push_back(t);
+    } else if (state.ok()) {
+      if (state->phase == SyncPhase::kInit || state->phase == SyncPhase::kCopying) out.push_back(t);
+    } else if (include_unknown) {
+      out.push_back(t);
+    }
+  }
+  for (std::uint32_t oid : requests) {
+    if (std::none_of(published.begin(), published.end(),
+                     [&](const Named& t) { return t.oid == oid; })) {
+      spdlog::warn(
+          "snapshot: re-sync request for relation {} dropped: not a selected table of "
+          "publication {}",
+          oid, options_.publication);
+      PG2BQ_RETURN_IF_ERROR(states_->ClearResync(oid));
+    }
+  }
+  return out;
+}
+
+Result<std::vector<std::uint32_t>> TableSync::ResyncRequestsSorted() {
+  PG2BQ_ASSIGN_OR_RETURN(auto requests, states_->ResyncRequests());
+  std::sort(requests.begin(), requests.end());
+  return requests;
+}
+
+Status TableSync::Bootstrap() {
+  PG2BQ_RETURN_IF_ERROR(states_->Open());
+  PG2BQ_ASSIGN_OR_RETURN(bool exists, SlotExists());
+  if (!exists) {
+    // Capture::Start reports a missing slot that may not be created, or a missing
+    // publication, with the fix.
+    if (!options_.create_slot) return Status::Ok();
+    if (Status s = EnsurePublication(); !s.ok()) {
+      if (s.code() == Status::Code::kNotFound) return Status::Ok();
+      return s;
+    }
+    if (!options_.copy) {
+      spdlog::info("snapshot.initial = skip: existing rows are not copied");
+      return Status::Ok();
+    }
+    PG2BQ_ASSIGN_OR_RETURN(auto snap, ExportedSnapshot::Create(options_.dsn, options_.slot, false,
+                                                               options_.timeout, cancel_));
+    PG2BQ_ASSIGN_OR_RETURN(auto tables, PublishedTables());
+    spdlog::info("first start: copying {} table(s) at the slot's snapshot {}", tables.size(),
+                 FormatLsn(snap->lsn()));
+    // Recorded before copying, so a crash before a table's copy begins still finishes it.
+    for (const Named& t : tables) {
+      TableSyncState st;
+      st.relation_oid = t.oid;
+      st.schema = t.schema;
+      st.table = t.name;
+      PG2BQ_RETURN_IF_ERROR(states_->Save(st));
+    }
+    PG2BQ_RETURN_IF_ERROR(CopyTables(*snap, tables));
+    snap->Release();
+    return Status::Ok();
+  }
+  PG2BQ_ASSIGN_OR_RETURN(auto tables, TablesToCopy(options_.copy));
+  if (tables.empty()) return Status::Ok();
+  spdlog::info("{} table(s) to copy before streaming (unfinished, requested or new)",
+               tables.size());
+  const std::string slot =
+      options_.slot + "_sync_" + std::to_string(::getpid()) + "_" + std::to_string(++temp_slots_);
+  PG2BQ_ASSIGN_OR_RETURN(
+      auto snap, ExportedSnapshot::Create(options_.dsn, slot, true, options_.timeout, cancel_));
+  PG2BQ_RETURN_IF_ERROR(CopyTables(*snap, tables));
+  snap->Release();
+  return Status::Ok();
+}
+
+Status TableSync::CopyTables(const ExportedSnapshot& snap, const std::vector<Named>& tables) {
+  // The catalog as of the snapshot: the columns the copy reads are the ones it sees.
+  std::vector<SourceTable> loaded;
+  {
+    PG2BQ_ASSIGN_OR_RETURN(auto conn, PgConnection::Connect(options_.dsn, ConnectionKind::kNormal,
+                                                            options_.timeout, cancel_));
+    PG2BQ_RETURN_IF_ERROR(
+        conn->Exec("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", options_.timeout, cancel_)
+            .status());
+    PG2BQ_RETURN_IF_ERROR(conn->Exec("SET TRANSACTION SNAPSHOT " + conn->QuoteLiteral(snap.name()),
+                                     options_.timeout, cancel_)
+                              .status()
+                              .WithContext("importing snapshot " + snap.name()));
+    for (const Named& t : tables) {
+      auto st = LoadSourceTable(conn.get(), t.schema, t.name, options_.timeout, cancel_);
+      if (!st.ok()) {
+        // Dropped or renamed meanwhile: nothing to copy; the stream says what happens next.
+        spdlog::warn("snapshot {}.{}: not copied: {}", t.schema, t.name, st.status().ToString());
+        PG2BQ_RETURN_IF_ERROR(states_->Remove(t.oid));
+        continue;
+      }
+      loaded.push_back(std::move(*st));
+    }
+    PG2BQ_RETURN_IF_ERROR(conn->Exec("COMMIT", options_.timeout, cancel_).status());
+  }
+  for (const SourceTable& table : loaded) {
+    const auto& rel = table.relation;
+    bool created = false;
+    auto d = descriptors_->Update(rel, &created);
+    if (!d.ok()) {
+      return d.status().WithContext("snapshot of " + rel.schema + "." + rel.name);
+    }
+    spool::DescriptorVersion dv;
+    dv.table_id = rel.oid;
+    dv.version = (*d)->version;
+    dv.lsn = snap.lsn();
+    PG2BQ_ASSIGN_OR_RETURN(dv.descriptor, descriptors_->Serialized(rel.oid, dv.version));
+    PG2BQ_RETURN_IF_ERROR(spool_->Append(dv).status());
+
+    TableSnapshotOptions o;
+    o.dsn = options_.dsn;
+    o.snapshot_name = snap.name();
+    o.snapshot_lsn = snap.lsn();
+    o.workers = options_.workers;
+    o.max_chunks = options_.max_chunks;
+    o.min_chunk_pages = options_.min_chunk_pages;
+    o.batch_max_bytes = options_.batch_max_bytes;
+    o.policies = options_.policies;
+    o.dead_letters = dead_letters_;
+    o.progress_interval = options_.progress_interval;
+    o.on_progress = [this](const TableProgress& p) { ShowProgress(p); };
+    {
+      std::lock_guard lock(mu_);
+      copying_now_.insert(rel.oid);
+    }
+    metrics_->snapshot_tables_copying->Add(1);
+    auto r = CopyTable(o, table, *d, states_, spool_, cancel_);
+    metrics_->snapshot_tables_copying->Add(-1);
+    Status ready = Status::Ok();
+    {
+      std::lock_guard lock(mu_);
+      copying_now_.erase(rel.oid);
+      if (acked_early_.erase(rel.oid) != 0 && r.ok()) {
+        auto st = states_->Load(rel.oid);
+        if (st.ok()) ready = MarkReady(rel.oid, st->hold_from_lsn);
+      }
+    }
+    if (!r.ok()) return r.status();
+    PG2BQ_RETURN_IF_ERROR(ready);
+    if (!r->skipped) metrics_->snapshot_tables_copied->Increment();
+  }
+  return Status::Ok();
+}
+
+std::unordered_map<Oid, Lsn> TableSync::ApplyFrom() const {
+  std::unordered_map<Oid, Lsn> out;
+  auto all = states_->LoadAll();
+  if (!all.ok()) return out;
+  for (const auto& s : *all)
+    if (s.hold_from_lsn != kInvalidLsn) out[s.relation_oid] = s.hold_from_lsn;
+  return out;
+}
+
+Status TableSync::MarkReady(std::uint32_t oid, Lsn hold_from) {
+  auto st = states_->Load(oid);
+  if (!st.ok()) return st.status().code() == Status::Code::kNotFound ? Status::Ok() : st.status();
+  // An end marker of an earlier copy (before a re-sync) does not finish the current one.
+  if (st->phase != SyncPhase::kCopied || st->hold_from_lsn != hold_from) return Status::Ok();
+  st->phase = SyncPhase::kReady;
+  PG2BQ_RETURN_IF_ERROR(states_->Save(*st));
+  spdlog::info("snapshot {}.{}: BigQuery acknowledged the copy ({} rows); table ready", st->schema,
+               st->table, st->RowsCopied());
+  return Status::Ok();
+}
+
+void TableSync::OnCopyAcknowledged(std::uint32_t oid, Lsn hold_from) {
+  std::lock_guard lock(mu_);
+  if (copying_now_.count(oid) != 0) {
+    // CopyTable has not written `copied` yet; done when it returns.
+    acked_early_.insert(oid);
+    return;
+  }
+  if (Status s = MarkReady(oid, hold_from); !s.ok())
+    spdlog::error("snapshot: marking relation {} ready: {}", oid, s.ToString());
+}
+
+bool TableSync::NeedsCopy(Oid relation) {
+  if (!options_.copy) return false;
+  auto st = states_->Load(relation);
+  if (st.ok() || st.status().code() != Status::Code::kNotFound) return false;
+  if (std::find(requested_.begin(), requested_.end(), relation) == requested_.end())
+    requested_.push_back(relation);
+  return true;
+}
+
+Result<std::vector<std::pair<Oid, Lsn>>> TableSync::CopyPending() {
+  const auto now = std::chrono::steady_clock::now();
+  if (requested_.empty() && now < next_poll_) return std::vector<std::pair<Oid, Lsn>>{};
+  next_poll_ = now + options_.poll_interval;
+  PG2BQ_ASSIGN_OR_RETURN(auto tables, TablesToCopy(options_.copy));
+  std::vector<std::pair<Oid, Lsn>> out;
+  if (!tables.empty()) {
+    spdlog::info("{} table(s) to copy while streaming (added to the publication or requested)",
+                 tables.size());
+    const std::string slot =
+        options_.slot + "_sync_" + std::to_string(::getpid()) + "_" + std::to_string(++temp_slots_);
+    PG2BQ_ASSIGN_OR_RETURN(
+        auto snap, ExportedSnapshot::Create(options_.dsn, slot, true, options_.timeout, cancel_));
+    PG2BQ_RETURN_IF_ERROR(CopyTables(*snap, tables));
+    snap->Release();
+  }
+  // Every table whose changes Capture drops waiting for a copy gets its position back:
+  // from the copy's snapshot, or 0 (apply everything) when it was not copied.
+  std::vector<Oid> report(requested_);
+  for (const Named& t : tables)
+    report.push_back(t.oid);
+  std::sort(report.begin(), report.end());
+  report.erase(std::unique(report.begin(), report.end()), report.end());
+  for (Oid oid : report) {
+    auto st = states_->Load(oid);
+    out.emplace_back(oid, st.ok() ? st->hold_from_lsn : kInvalidLsn);
+  }
+  requested_.clear();
+  return out;
+}
+
+void TableSync::ShowProgress(const TableProgress& p) {
+  if (metrics_ != nullptr) {
+    auto set = [&](Family<Gauge>* f, double v) {
+      if (f == nullptr) return;
+      if (auto g = f->WithLabels({p.table}); g.ok()) (*g)->Set(v);
+    };
+    set(metrics_->snapshot_rows, static_cast<double>(p.rows));
+    set(metrics_->snapshot_rows_estimated, p.estimated_rows);
+    set(metrics_->snapshot_bytes, static_cast<double>(p.bytes));
+    set(metrics_->snapshot_rows_per_second, p.rows_per_second);
+    set(metrics_->snapshot_eta_seconds, p.eta_seconds);
+  }
+  if (!options_.progress_bar) return;
+  const double fraction = p.finished ? 1.0
+                          : p.estimated_rows > 0
+                              ? std::min(1.0, static_cast<double>(p.rows) / p.estimated_rows)
+                              : static_cast<double>(p.chunks_done) /
+                                    static_cast<double>(std::max<std::size_t>(1, p.chunks_total));
+  constexpr int kWidth = 30;
+  const int filled = static_cast<int>(fraction * kWidth);
+  std::string bar(static_cast<std::size_t>(filled), '#');
+  bar.append(static_cast<std::size_t>(kWidth - filled), '.');
+  std::string eta =
+      p.eta_seconds < 0 ? "?" : std::to_string(static_cast<long>(p.eta_seconds)) + "s";
+  std::fprintf(stderr, "\r%-32.32s [%s] %3d%% %llu rows %.0f rows/s ETA %s   %s", p.table.c_str(),
+               bar.c_str(), static_cast<int>(fraction * 100),
+               static_cast<unsigned long long>(p.rows), p.rows_per_second, eta.c_str(),
+               p.finished ? "\n" : "");
+  std::fflush(stderr);
+}
+
+}  // namespace pg2bq::agent::snapshot

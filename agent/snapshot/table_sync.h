@@ -1,0 +1,121 @@
+// TableSync: decides which tables `pg2bq run` copies, and when (docs/SNAPSHOT.md).
+//
+//   First start (the slot does not exist): the slot is created with an exported snapshot
+//   and every selected published table is copied inside it, before streaming starts.
+//   Restart: tables whose copy did not finish (`init`/`copying`), tables with a re-sync
+//   request (`pg2bq snapshot --table`) and published tables without any sync state are
+//   copied at a temporary slot's exported snapshot, before streaming starts.
+//   While streaming (TableSyncHook, called by Capture in the reader thread): a table whose
+//   Relation message arrives without a sync state, and every `poll_interval` the
+//   publication's tables and re-sync requests, are copied the same way.
+//
+// Every copy is appended to the spool by the thread that appends the stream, before any
+// streamed change of that table that is applied; changes committed before the table's
+// snapshot (hold_from_lsn) are dropped by Capture. So the flusher, which sends one table's
+// records in spool order on one worker, never sends a streamed change of a table before its
+// copied rows -- the hold-back the copy needs, without holding anything in memory.
+//
+// `copied` -> `ready` when the flusher reports that the copy's end marker (and so every row
+// before it) is acknowledged by BigQuery (OnCopyAcknowledged).
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <string>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#include "agent/cancellation.h"
+#include "agent/config.h"
+#include "agent/pipeline/capture.h"
+#include "agent/pipeline/descriptor_store.h"
+#include "agent/pipeline/pipeline_metrics.h"
+#include "agent/snapshot/exported_snapshot.h"
+#include "agent/snapshot/sync_state.h"
+#include "sink/dead_letter.h"
+#include "sink/encode_policies.h"
+#include "spool/spool_writer.h"
+
+namespace pg2bq::agent::snapshot {
+
+struct TableSyncOptions {
+  std::string dsn;  // libpq conninfo of the source database
+  std::string slot;
+  std::string publication;
+  bool create_slot = true;
+  bool create_publication = false;
+  TablesConfig tables;
+  // snapshot.initial: copy tables pg2bq has not replicated yet (first start, tables added
+  // later). Off: they start empty in BigQuery and only later changes arrive. Explicit
+  // re-sync requests are honoured either way.
+  bool copy = true;
+  std::uint32_t workers = 4;  // chunk connections per table
+  std::uint32_t max_chunks = 64;
+  std::uint64_t min_chunk_pages = 1024;
+  std::chrono::milliseconds poll_interval{10000};  // publication / re-sync request checks
+  std::chrono::milliseconds progress_interval{5000};
+  std::chrono::milliseconds timeout{600000};  // slot creation, catalog reads
+  std::size_t batch_max_bytes = 4 << 20;
+  sink::EncodePolicies policies;
+  bool progress_bar = false;  // draw a progress bar on stderr (a terminal)
+};
+
+class TableSync : public pipeline::TableSyncHook {
+ public:
+  TableSync(TableSyncOptions options, SyncStateStore* states,
+            pipeline::DescriptorStore* descriptors, spool::SpoolWriter* spool,
+            sink::DeadLetterWriter* dead_letters, pipeline::PipelineMetrics* metrics,
+            const Cancellation* cancel);
+  ~TableSync() override;
+
+  // Before streaming starts: the first-start copy or the restart copies described above.
+  Status Bootstrap();
+  // Per table with a sync state: changes committed before this LSN are in its copy.
+  std::unordered_map<Oid, Lsn> ApplyFrom() const;
+
+  // The flusher acknowledged a copy's end marker (any thread).
+  void OnCopyAcknowledged(std::uint32_t relation_oid, Lsn hold_from);
+
+  // TableSyncHook (reader thread).
+  bool NeedsCopy(Oid relation) override;
+  Result<std::vector<std::pair<Oid, Lsn>>> CopyPending() override;
+
+ private:
+  struct Named {
+    Oid oid = 0;
+    std::string schema, name;
+  };
+  Result<bool> SlotExists();
+  Status EnsurePublication();
+  // The selected tables of the publication now.
+  Result<std::vector<Named>> PublishedTables();
+  // Tables that must be copied now, and clears their re-sync requests into fresh states.
+  Result<std::vector<Named>> TablesToCopy(bool include_unknown);
+  Result<std::vector<std::uint32_t>> ResyncRequestsSorted();
+  // Copies `tables` at `snap` (catalog read inside the snapshot), one after the other.
+  Status CopyTables(const ExportedSnapshot& snap, const std::vector<Named>& tables);
+  Status MarkReady(std::uint32_t oid, Lsn hold_from);
+  void ShowProgress(const struct TableProgress& p);
+
+  TableSyncOptions options_;
+  SyncStateStore* states_;
+  pipeline::DescriptorStore* descriptors_;
+  spool::SpoolWriter* spool_;
+  sink::DeadLetterWriter* dead_letters_;
+  pipeline::PipelineMetrics* metrics_;
+  const Cancellation* cancel_;
+
+  std::vector<Oid> requested_;  // met in a Relation message, to copy at the next CopyPending
+  std::chrono::steady_clock::time_point next_poll_{};
+  std::uint64_t temp_slots_ = 0;
+
+  std::mutex mu_;                        // states_ writes racing the flusher's callback
+  std::set<std::uint32_t> copying_now_;  // CopyTable owns these tables' state files
+  std::set<std::uint32_t> acked_early_;  // end marker acknowledged while still copying
+};
+
+}  // namespace pg2bq::agent::snapshot

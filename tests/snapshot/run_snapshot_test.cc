@@ -1,0 +1,386 @@
+// Snapshot bootstrap through `pg2bq run`: real PostgreSQL 15 -> pg2bq (real executable) ->
+// bq-emulator, judged by `pg2bq verify` and the emulator's dump (docs/SNAPSHOT.md).
+#include <gtest/gtest.h>
+#include <signal.h>
+
+#include <atomic>
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <random>
+#include <regex>
+#include <set>
+#include <sstream>
+#include <string>
+#include <thread>
+
+#include "tests/bq_emulator/emulator_process.h"
+#include "tests/integration/cli_runner.h"
+#include "tests/support/pg_test_cluster.h"
+
+namespace pg2bq::testing {
+namespace {
+
+using namespace std::chrono_literals;
+
+class RunSnapshotTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto c = PgTestCluster::Start();
+    ASSERT_TRUE(c.ok()) << c.status().ToString();
+    pg_ = std::move(*c);
+    emulator_ = std::make_unique<bqemu::EmulatorProcess>(BQ_EMULATOR_BINARY, dir_.path() + "/bq");
+    Status s = emulator_->Start();
+    ASSERT_TRUE(s.ok()) << s.ToString();
+    config_ = dir_.path() + "/pg2bq.conf";
+    WriteConfig("");
+  }
+
+  void WriteConfig(const std::string& snapshot_section) {
+    std::ofstream f(config_);
+    f << "[source]\n"
+      << "host = " << pg_->host() << "\nport = " << pg_->port() << "\ndbname = postgres\n"
+      << "user = postgres\npassword = " << PgTestCluster::kPassword << "\n"
+      << "[replication]\nslot = snap\npublication = snap\n"
+      << "[target]\nproject = proj\ndataset = replica\ninsecure = true\n"
+      << "grpc_endpoint = " << emulator_->grpc_target() << "\n"
+      << "rest_endpoint = http://127.0.0.1:" << emulator_->http_port() << "\n"
+      << "[spool]\nfsync = batch\n"
+      << "[flush]\nparallelism = 2\n"
+      << "[snapshot]\nworkers = 3\npoll_interval = 500ms\n"
+      << snapshot_section << "[agent]\nstate_dir = " << dir_.path()
+      << "/state\nmetrics_address = 127.0.0.1:0\nshutdown_timeout = 20s\n";
+    f.close();
+    std::filesystem::permissions(
+        config_, std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
+  }
+
+  void Sql(const std::string& sql) {
+    Status s = pg_->Exec(sql);
+    ASSERT_TRUE(s.ok()) << s.ToString() << "\n" << sql;
+  }
+  std::string Value(const std::string& sql) {
+    auto v = pg_->QueryValue(sql);
+    EXPECT_TRUE(v.ok()) << v.status().ToString() << "\n" << sql;
+    return v.ok() ? *v : "";
+  }
+
+  std::unique_ptr<CliProcess> StartAgent() {
+    return std::make_unique<CliProcess>(std::vector<std::string>{"run", "--config", config_});
+  }
+  // Waits until the agent streams from its slot (after its copies).
+  bool WaitStreaming(std::chrono::seconds limit = 120s) {
+    const auto deadline = std::chrono::steady_clock::now() + limit;
+    while (std::chrono::steady_clock::now() < deadline) {
+      auto active = pg_->QueryValue(
+          "SELECT count(*) FROM pg_replication_slots WHERE slot_name = 'snap' AND active");
+      if (active.ok() && *active == "1") return true;
+      std::this_thread::sleep_for(50ms);
+    }
+    return false;
+  }
+
+  CliResult VerifyEventually(std::chrono::seconds limit = 90s) {
+    const auto deadline = std::chrono::steady_clock::now() + limit;
+    CliResult r;
+    do {
+      r = RunCli({"verify", "--config", config_}, 60s);
+      if (r.exit_code == 0) return r;
+      std::this_thread::sleep_for(300ms);
+    } while (std::chrono::steady_clock::now() < deadline);
+    return r;
+  }
+
+  std::vector<std::string> DumpLines(const std::string& table) {
+    auto out = emulator_->Dump("proj.replica." + table);
+    EXPECT_TRUE(out.ok()) << out.status().ToString();
+    std::vector<std::string> lines;
+    std::istringstream in(out.ok() ? *out : "");
+    for (std::string l; std::getline(in, l);)
+      if (!l.empty()) lines.push_back(l);
+    return lines;
+  }
+
+  // The sync state JSON of a table (empty object when it has none).
+  nlohmann::json SyncState(const std::string& table) {
+    const std::string oid = Value("SELECT '" + table + "'::regclass::oid");
+    std::ifstream in(dir_.path() + "/state/snapshot/" + oid + ".json");
+    if (!in) return nlohmann::json::object();
+    std::stringstream ss;
+    ss << in.rdbuf();
+    auto j = nlohmann::json::parse(ss.str(), nullptr, false);
+    return j.is_discarded() ? nlohmann::json::object() : j;
+  }
+  bool WaitPhase(const std::string& table, const std::string& phase,
+                 std::chrono::seconds limit = 60s) {
+    const auto deadline = std::chrono::steady_clock::now() + limit;
+    while (std::chrono::steady_clock::now() < deadline) {
+      if (SyncState(table).value("phase", "") == phase) return true;
+      std::this_thread::sleep_for(100ms);
+    }
+    return false;
+  }
+
+  std::string DeadLetters() {
+    std::ifstream dead(dir_.path() + "/state/dead_letters.jsonl");
+    std::stringstream text;
+    if (dead) text << dead.rdbuf();
+    return text.str();
+  }
+
+  void StopAgent(std::unique_ptr<CliProcess>& agent) {
+    agent->Signal(SIGTERM);
+    CliResult r = agent->Wait(60s);
+    EXPECT_EQ(r.exit_code, 0) << agent->ReadErr();
+  }
+
+  bqemu::TempDir dir_;
+  std::unique_ptr<PgTestCluster> pg_;
+  std::unique_ptr<bqemu::EmulatorProcess> emulator_;
+  std::string config_;
+};
+
+constexpr const char* kTypedColumns =
+    "b boolean, i2 smallint, i8 bigint, f4 real, f8 double precision, n numeric(10,3), "
+    "nu numeric, m money, t text, vc varchar(20), c char(3), by bytea, j json, jb jsonb, d date, "
+    "ts timestamp, tz timestamptz, tm time, iv interval, u uuid, ia integer[], ta text[], "
+    "e mood, p posint, inet_c inet, big text";
+constexpr const char* kTypedValues =
+    "true, 2, 3000000000, 1.5, 'NaN', 12.345, 1e30, 12.34, 'text ü', 'vc', 'abc', '\\x00ff', "
+    "'{\"a\": 1}', '{\"b\": [1, 2]}', '2024-02-29', '2024-01-01 12:34:56.789', "
+    "'2024-01-01 12:34:56.789+02', '23:59:59', '1 day 02:00', "
+    "'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11', '{1,2,3}', '{x,y}', 'happy', 7, '10.0.0.1/8', "
+    "(SELECT string_agg(md5(i::text), '') FROM generate_series(1, 200) i)";
+
+// First start: rows that exist before the slot are copied inside the slot's exported
+// snapshot (every mapped type, a TOASTed value, a keyless table); changes after it stream
+// and win; the copied rows are encoded exactly like streamed ones; states end `ready`.
+TEST_F(RunSnapshotTest, FirstStartCopiesEveryTypeThenStreams) {
+  Sql("CREATE TYPE mood AS ENUM ('sad', 'ok', 'happy')");
+  Sql("CREATE DOMAIN posint AS integer CHECK (VALUE > 0)");
+  Sql(std::string("CREATE TABLE typed (id integer PRIMARY KEY, ") + kTypedColumns + ")");
+  Sql("CREATE TABLE orders (id bigint PRIMARY KEY, customer text, amount numeric(12,2))");
+  Sql("CREATE TABLE events (kind text, payload text)");  // no key: change log
+  Sql("CREATE PUBLICATION snap FOR ALL TABLES");
+  Sql(std::string("INSERT INTO typed VALUES (1, ") + kTypedValues + ")");
+  Sql("INSERT INTO typed (id) VALUES (2)");
+  Sql("INSERT INTO orders SELECT g, 'c' || g, g * 1.5 FROM generate_series(1, 20000) g");
+  // Duplicate rows in a keyless table must stay distinct rows.
+  Sql("INSERT INTO events SELECT 'k', 'same' FROM generate_series(1, 300)");
+
+  auto agent = StartAgent();
+  ASSERT_TRUE(WaitStreaming()) << agent->ReadErr();
+  // After the snapshot: the same typed row streamed, and changes to copied rows.
+  Sql(std::string("INSERT INTO typed VALUES (101, ") + kTypedValues + ")");
+  Sql("UPDATE orders SET amount = -1 WHERE id <= 100");
+  Sql("DELETE FROM orders WHERE id BETWEEN 101 AND 300");
+  Sql("INSERT INTO orders VALUES (30000, 'new', 1)");
+  Sql("INSERT INTO events VALUES ('k', 'after')");
+
+  CliResult v = VerifyEventually();
+  EXPECT_EQ(v.exit_code, 0) << v.out << v.err << agent->ReadErr();
+  EXPECT_NE(v.out.find("public.orders -> replica.orders: EQUAL"), std::string::npos) << v.out;
+  auto typed = DumpLines("typed");
+  ASSERT_EQ(typed.size(), 3u);
+  // The copied row (binary COPY) and the streamed row (pgoutput text) are encoded alike.
+  std::string copied = typed[0], streamed = typed[2];
+  ASSERT_EQ(copied.rfind("{\"id\":\"1\",", 0), 0u) << copied;
+  ASSERT_EQ(streamed.rfind("{\"id\":\"101\",", 0), 0u) << streamed;
+  EXPECT_EQ(copied.substr(std::string("{\"id\":\"1\",").size()),
+            streamed.substr(std::string("{\"id\":\"101\",").size()));
+  EXPECT_NE(copied.find("\"e\":\"happy\""), std::string::npos) << copied;
+  EXPECT_EQ(DumpLines("events").size(), 301u);
+  EXPECT_EQ(DeadLetters(), "");
+  EXPECT_TRUE(WaitPhase("public.orders", "ready")) << SyncState("public.orders").dump();
+  EXPECT_TRUE(WaitPhase("public.events", "ready"));
+  EXPECT_TRUE(WaitPhase("public.typed", "ready"));
+
+  // A restart copies nothing again.
+  StopAgent(agent);
+  agent = StartAgent();
+  ASSERT_TRUE(WaitStreaming()) << agent->ReadErr();
+  Sql("INSERT INTO orders VALUES (30001, 'after restart', 2)");
+  v = VerifyEventually();
+  EXPECT_EQ(v.exit_code, 0) << v.out << v.err;
+  StopAgent(agent);
+  EXPECT_EQ(agent->ReadErr().find("snapshot public.orders: copied"), std::string::npos)
+      << agent->ReadErr();
+  EXPECT_EQ(DumpLines("events").size(), 301u);
+
+  // `pg2bq snapshot` lists the states; `pg2bq status` shows them too.
+  CliResult list = RunCli({"snapshot", "--config", config_}, 30s);
+  EXPECT_EQ(list.exit_code, 0) << list.err;
+  EXPECT_NE(list.out.find("public.orders"), std::string::npos) << list.out;
+  EXPECT_NE(list.out.find("ready"), std::string::npos) << list.out;
+  CliResult status = RunCli({"status", "--config", config_}, 30s);
+  EXPECT_NE(status.out.find("snapshot copies: 3"), std::string::npos) << status.out;
+}
+
+// A table added to the publication while the agent runs and a write workload runs on it:
+// inserts, updates and deletes before, during and after its copy. It is copied at a
+// temporary slot's snapshot; changes the copy contains are dropped, later ones applied.
+TEST_F(RunSnapshotTest, TableAddedWhileRunningUnderWriteLoad) {
+  Sql("CREATE TABLE base (id bigint PRIMARY KEY, v text)");
+  Sql("CREATE TABLE added (id bigint PRIMARY KEY, v integer, note text)");
+  Sql("CREATE TABLE added_log (v integer)");  // keyless
+  Sql("CREATE PUBLICATION snap FOR TABLE base");
+  Sql("INSERT INTO added SELECT g, g, 'pre' FROM generate_series(1, 30000) g");
+  Sql("INSERT INTO added_log SELECT g FROM generate_series(1, 1000) g");
+  auto agent = StartAgent();
+  ASSERT_TRUE(WaitStreaming()) << agent->ReadErr();
+
+  std::atomic<bool> stop{false};
+  std::atomic<int> errors{0};
+  std::thread writer([&] {
+    auto session = pg_->Connect();
+    if (!session.ok()) {
+      ++errors;
+      return;
+    }
+    std::mt19937 rng(42);
+    for (long i = 0; !stop.load(); ++i) {
+      const long id = 1 + static_cast<long>(rng() % 40000);
+      std::string sql;
+      switch (rng() % 4) {
+        case 0:
+          sql = "INSERT INTO added VALUES (" + std::to_string(id) +
+                ", 0, 'ins') ON CONFLICT (id) "
+                "DO UPDATE SET v = added.v + 1, note = 'upd-ins'";
+          break;
+        case 1:
+          sql = "UPDATE added SET v = v + 1, note = 'upd' WHERE id = " + std::to_string(id);
+          break;
+        case 2:
+          sql = "DELETE FROM added WHERE id = " + std::to_string(id);
+          break;
+        default:
+          sql = "BEGIN; INSERT INTO base VALUES (" + std::to_string(100000 + i) +
+                ", 'b') ON CONFLICT DO NOTHING; INSERT INTO added_log VALUES (" +
+                std::to_string(i) + "); COMMIT";
+      }
+      if (!session->Exec(sql).ok()) ++errors;
+    }
+  });
+  std::this_thread::sleep_for(1s);
+  Sql("ALTER PUBLICATION snap ADD TABLE added, added_log");
+  std::this_thread::sleep_for(4s);
+  stop.store(true);
+  writer.join();
+  EXPECT_EQ(errors.load(), 0);
+
+  CliResult v = VerifyEventually();
+  EXPECT_EQ(v.exit_code, 0) << v.out << v.err << agent->ReadErr();
+  EXPECT_NE(v.out.find("public.added -> replica.added: EQUAL"), std::string::npos) << v.out;
+  EXPECT_NE(v.out.find("public.base -> replica.base: EQUAL"), std::string::npos) << v.out;
+  EXPECT_TRUE(WaitPhase("public.added", "ready")) << SyncState("public.added").dump();
+  // The keyless table: its copy plus every insert after the snapshot, each exactly once.
+  EXPECT_EQ(std::to_string(DumpLines("added_log").size()), Value("SELECT count(*) FROM added_log"));
+  EXPECT_EQ(DeadLetters(), "");
+  StopAgent(agent);
+}
+
+// SIGKILL in the middle of a first-start copy: the restart finishes the copy at a new
+// (temporary slot's) snapshot, copies only the chunks not yet done, and misses nothing
+// committed meanwhile. Also `pg2bq snapshot --table` re-syncs a table on demand.
+TEST_F(RunSnapshotTest, KillMidCopyResumesPerChunkThenResyncOnDemand) {
+  WriteConfig("chunk_size = 64KiB\n");
+  Sql("CREATE TABLE big (id bigint PRIMARY KEY, pad text)");
+  Sql("CREATE TABLE big_log (id bigint, pad text)");  // keyless
+  Sql("CREATE PUBLICATION snap FOR ALL TABLES");
+  Sql("INSERT INTO big SELECT g, repeat('x', 200) FROM generate_series(1, 200000) g");
+  Sql("INSERT INTO big_log SELECT g, repeat('y', 200) FROM generate_series(1, 20000) g");
+
+  auto agent = StartAgent();
+  // Kill once some, but not all, chunks of `big` are durably copied.
+  std::size_t done_at_kill = 0, total = 0;
+  const auto deadline = std::chrono::steady_clock::now() + 120s;
+  while (std::chrono::steady_clock::now() < deadline) {
+    auto st = SyncState("public.big");
+    if (st.contains("chunks")) {
+      total = st["chunks"].size();
+      done_at_kill = 0;
+      for (const auto& c : st["chunks"])
+        done_at_kill += c.value("done", false) ? 1 : 0;
+      if (done_at_kill > 0) break;
+    }
+    std::this_thread::sleep_for(2ms);
+  }
+  agent->Signal(SIGKILL);
+  agent->Wait(30s);
+  ASSERT_GT(total, 4u);
+  ASSERT_GT(done_at_kill, 0u);
+  const auto at_kill = SyncState("public.big");
+  std::size_t done_after_kill = 0;
+  for (const auto& c : at_kill["chunks"])
+    done_after_kill += c.value("done", false) ? 1 : 0;
+  ASSERT_LT(done_after_kill, total) << "the copy finished before the kill";
+
+  // Committed while the agent is down: some in copied chunks, some in chunks still to copy.
+  Sql("UPDATE big SET pad = 'changed' WHERE id % 1000 = 0");
+  Sql("DELETE FROM big WHERE id % 997 = 0");
+  Sql("INSERT INTO big VALUES (500000, 'new')");
+  Sql("INSERT INTO big_log VALUES (500000, 'new')");
+
+  agent = StartAgent();
+  ASSERT_TRUE(WaitStreaming()) << agent->ReadErr();
+  CliResult v = VerifyEventually(120s);
+  EXPECT_EQ(v.exit_code, 0) << v.out << v.err << agent->ReadErr();
+  const std::string log = agent->ReadErr();
+  // The resumed run copied exactly the chunks that were not done.
+  std::smatch m;
+  ASSERT_TRUE(
+      std::regex_search(log, m, std::regex("snapshot public\\.big: resuming, (\\d+)/(\\d+)")))
+      << log;
+  EXPECT_EQ(std::stoul(m[1]), done_after_kill);
+  ASSERT_TRUE(std::regex_search(
+      log, m,
+      std::regex("snapshot public\\.big: copied (\\d+) rows .* (\\d+) chunk\\(s\\) this run")))
+      << log;
+  EXPECT_EQ(std::stoul(m[2]), total - done_after_kill);
+  EXPECT_TRUE(WaitPhase("public.big", "ready"));
+  // Keyless: a chunk copied again after the kill overwrote its rows (same _pg2bq_lsn).
+  EXPECT_EQ(std::to_string(DumpLines("big_log").size()), Value("SELECT count(*) FROM big_log"));
+
+  // Re-sync on demand while running: the target is rebuilt from a new snapshot.
+  CliResult req = RunCli({"snapshot", "--config", config_, "--table", "public.big"}, 30s);
+  EXPECT_EQ(req.exit_code, 0) << req.out << req.err;
+  const std::string old_hold = SyncState("public.big").value("hold_from_lsn", "");
+  const auto resync_deadline = std::chrono::steady_clock::now() + 60s;
+  while (std::chrono::steady_clock::now() < resync_deadline &&
+         (SyncState("public.big").value("hold_from_lsn", "") == old_hold ||
+          SyncState("public.big").value("phase", "") != "ready"))
+    std::this_thread::sleep_for(100ms);
+  EXPECT_NE(SyncState("public.big").value("hold_from_lsn", ""), old_hold);
+  EXPECT_EQ(SyncState("public.big").value("phase", ""), "ready");
+  Sql("DELETE FROM big WHERE id < 100");
+  v = VerifyEventually();
+  EXPECT_EQ(v.exit_code, 0) << v.out << v.err;
+  CliResult bad = RunCli({"snapshot", "--config", config_, "--table", "public.nope"}, 30s);
+  EXPECT_EQ(bad.exit_code, 1) << bad.out << bad.err;
+  EXPECT_EQ(DeadLetters(), "");
+  StopAgent(agent);
+}
+
+// snapshot.initial = skip: rows that exist before the slot are not copied, and no state is
+// written; later changes still arrive.
+TEST_F(RunSnapshotTest, InitialSkipCopiesNothing) {
+  WriteConfig("initial = skip\n");
+  Sql("CREATE TABLE t (id bigint PRIMARY KEY, v text)");
+  Sql("CREATE PUBLICATION snap FOR ALL TABLES");
+  Sql("INSERT INTO t SELECT g, 'pre' FROM generate_series(1, 100) g");
+  auto agent = StartAgent();
+  ASSERT_TRUE(WaitStreaming()) << agent->ReadErr();
+  Sql("INSERT INTO t VALUES (1000, 'after')");
+  const auto deadline = std::chrono::steady_clock::now() + 60s;
+  while (std::chrono::steady_clock::now() < deadline && !emulator_->Dump("proj.replica.t").ok())
+    std::this_thread::sleep_for(200ms);
+  std::this_thread::sleep_for(1s);
+  EXPECT_EQ(DumpLines("t").size(), 1u);
+  EXPECT_TRUE(SyncState("public.t").empty());
+  StopAgent(agent);
+}
+
+}  // namespace
+}  // namespace pg2bq::testing
