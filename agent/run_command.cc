@@ -52,6 +52,48 @@ spool::FsyncPolicy ToPolicy(FsyncMode m) {
   return spool::FsyncPolicy::kBatch;
 }
 
+// SIGHUP: reads the configuration again from the same file, environment and flags. The
+// reloadable keys (docs/CONFIG.md) take effect at once; a change to any other key is named
+// and waits for a restart; a configuration with problems is refused as a whole.
+void Reload(const std::vector<std::string>& args, AgentConfig* live, pipeline::Capture* capture) {
+  ConfigInputs inputs;
+  inputs.args = args;
+  inputs.env = ProcessEnvironment();
+  ConfigLoadResult loaded = LoadAgentConfig(inputs);
+  for (const std::string& w : loaded.warnings)
+    spdlog::warn("reload: {}", w);
+  if (!loaded.ok()) {
+    for (const std::string& p : loaded.problems)
+      spdlog::error("reload: {}", p);
+    spdlog::error("reload: the configuration has {} problem(s); keeping the running one",
+                  loaded.problems.size());
+    return;
+  }
+  const AgentConfig* fresh = &loaded.config;
+  for (const auto& key : NonReloadableChanges(*live, *fresh))
+    spdlog::warn("reload: {} changed; it takes effect at the next restart", key);
+  InstallLogging(fresh->runtime.log_format, fresh->runtime.log_level);
+  live->runtime.log_format = fresh->runtime.log_format;
+  live->runtime.log_level = fresh->runtime.log_level;
+  live->runtime.shutdown_timeout = fresh->runtime.shutdown_timeout;
+  live->flush.batch_max_bytes = fresh->flush.batch_max_bytes;
+  live->flush.batch_max_rows = fresh->flush.batch_max_rows;
+  live->flush.batch_max_latency = fresh->flush.batch_max_latency;
+  live->replication.heartbeat_interval = fresh->replication.heartbeat_interval;
+  for (const char* key :
+       {"agent.log_format", "agent.log_level", "agent.shutdown_timeout", "flush.batch_max_bytes",
+        "flush.batch_max_rows", "flush.batch_max_latency", "replication.heartbeat_interval"}) {
+    if (auto it = fresh->settings.find(key); it != fresh->settings.end())
+      live->settings[key] = it->second;
+  }
+  capture->SetReloadable(live->flush.batch_max_bytes, live->flush.batch_max_rows,
+                         live->replication.heartbeat_interval);
+  spdlog::info(
+      "reload: applied (heartbeat_interval {} ms, batch_max_rows {}, batch_max_bytes "
+      "{}, shutdown_timeout {} ms)",
+      live->replication.heartbeat_interval.count(), live->flush.batch_max_rows,
+      live->flush.batch_max_bytes, live->runtime.shutdown_timeout.count());
+}
 
 int Fatal(const std::string& what, const Status& s) {
   spdlog::error("{}: {}", what, s.ToString());
@@ -194,10 +236,15 @@ int RunRunCommand(int argc, char** argv) {
   spdlog::info("pg2bq run: replicating slot {} into {}.{}", config->replication.slot,
                config->target.project, config->target.dataset);
   int exit_code = 0;
+  std::uint64_t reloads_seen = (*signals)->reload_requests();
   while (!shutdown.cancelled() && !capture_done.load()) {
     if (Status f = flusher.failure(); !f.ok()) {
       exit_code = 1;
       break;
+    }
+    if (const auto r = (*signals)->reload_requests(); r != reloads_seen) {
+      reloads_seen = r;
+      Reload(args, &*config, &capture);
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }

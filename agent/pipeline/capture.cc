@@ -45,7 +45,16 @@ Capture::Capture(CaptureOptions options, spool::SpoolWriter* spool, DescriptorSt
       descriptors_(descriptors),
       dead_letters_(dead_letters),
       metrics_(metrics),
-      cancel_(cancel) {}
+      cancel_(cancel) {
+  SetReloadable(options_.group_max_bytes, options_.group_max_rows, options_.heartbeat_interval);
+}
+
+void Capture::SetReloadable(std::size_t group_max_bytes, std::size_t group_max_rows,
+                            std::chrono::milliseconds heartbeat_interval) {
+  group_max_bytes_.store(group_max_bytes);
+  group_max_rows_.store(group_max_rows);
+  heartbeat_ms_.store(heartbeat_interval.count());
+}
 
 Capture::~Capture() = default;
 
@@ -258,8 +267,9 @@ Status Capture::OnChange(const Change& change) {
 }
 
 Status Capture::AppendIfFull() {
-  if (group_bytes_ >= options_.group_max_bytes ||
-      (options_.group_max_rows != 0 && group_rows_ >= options_.group_max_rows)) {
+  const std::size_t max_rows = group_max_rows_.load(std::memory_order_relaxed);
+  if (group_bytes_ >= group_max_bytes_.load(std::memory_order_relaxed) ||
+      (max_rows != 0 && group_rows_ >= max_rows)) {
     return AppendGroup();
   }
   return Status::Ok();
@@ -336,9 +346,10 @@ Status Capture::HandleMessage(const Change& change) {
 // changes, so the slot's confirmed position keeps moving (with logical_messages=ignore the
 // walsender does not even send it). Failures are logged once per streak, never fatal.
 void Capture::MaybeHeartbeat() {
-  if (options_.heartbeat_interval.count() <= 0) return;
+  const std::chrono::milliseconds interval{heartbeat_ms_.load(std::memory_order_relaxed)};
+  if (interval.count() <= 0) return;
   const auto now = std::chrono::steady_clock::now();
-  if (now - last_heartbeat_ < options_.heartbeat_interval) return;
+  if (now - last_heartbeat_ < interval) return;
   last_heartbeat_ = now;
   SqlSession* sql = nullptr;
   Status s = Sql(&sql);
@@ -349,8 +360,8 @@ void Capture::MaybeHeartbeat() {
   }
   if (!s.ok()) {
     if (!heartbeat_failing_) {
-      spdlog::warn("heartbeat message failed (retried every {} ms): {}",
-                   options_.heartbeat_interval.count(), s.ToString());
+      spdlog::warn("heartbeat message failed (retried every {} ms): {}", interval.count(),
+                   s.ToString());
     }
     heartbeat_failing_ = true;
   } else if (heartbeat_failing_) {

@@ -18,6 +18,7 @@
 // PostgreSQL resend it and the resent rows carry the same change sequence numbers).
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <memory>
@@ -86,6 +87,11 @@ class Capture : public ChangeHandler {
 
   // Connects and validates the source (wal_level, slot, publication).
   Status Start();
+  // SIGHUP: the reloadable settings (flush.batch_max_bytes / batch_max_rows,
+  // replication.heartbeat_interval); safe to call from any thread.
+  void SetReloadable(std::size_t group_max_bytes, std::size_t group_max_rows,
+                     std::chrono::milliseconds heartbeat_interval);
+
   // Reads until cancelled or a fatal error; appends what it holds and reports the final
   // durable position before returning. Returns Ok on cancellation.
   Status Run();
@@ -156,6 +162,8 @@ class Capture : public ChangeHandler {
   std::string message_content_;
   std::chrono::steady_clock::time_point last_heartbeat_{};
   bool heartbeat_failing_ = false;
+  std::atomic<std::size_t> group_max_bytes_{0}, group_max_rows_{0};  // SetReloadable
+  std::atomic<std::int64_t> heartbeat_ms_{0};
 
   // Transaction state.
   bool in_txn_ = false;

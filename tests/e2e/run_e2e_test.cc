@@ -295,6 +295,58 @@ TEST_F(RunE2eTest, LogicalMessagesPassAndHeartbeat) {
   EXPECT_EQ(agent->Wait(60s).exit_code, 0);
 }
 
+// SIGHUP reloads the configuration: reloadable keys apply at once (here the heartbeat
+// starts writing WAL that gets confirmed), others are named and wait for a restart, and a
+// configuration with problems is refused while the agent keeps running.
+TEST_F(RunE2eTest, SighupReloadsReloadableKeys) {
+  Sql("CREATE TABLE t (id int PRIMARY KEY)");
+  Sql("CREATE PUBLICATION e2e FOR ALL TABLES");
+  auto agent = StartAgent();
+  Sql("INSERT INTO t VALUES (1)");
+  ASSERT_EQ(VerifyEventually().exit_code, 0);
+  const std::string original = [&] {
+    std::ifstream in(config_);
+    std::stringstream ss;
+    ss << in.rdbuf();
+    return ss.str();
+  }();
+  auto wait_for_log = [&](const std::string& text) {
+    for (int i = 0; i < 100; ++i) {
+      if (agent->ReadErr().find(text) != std::string::npos) return true;
+      std::this_thread::sleep_for(100ms);
+    }
+    return false;
+  };
+  std::ofstream(config_, std::ios::trunc) << original << "[agent]\nlog_level = bogus\n";
+  agent->Signal(SIGHUP);
+  EXPECT_TRUE(wait_for_log("keeping the running one")) << agent->ReadErr();
+  EXPECT_NE(agent->ReadErr().find("reload: " + config_), std::string::npos) << agent->ReadErr();
+
+  std::string changed = original;
+  changed.replace(changed.find("slot = e2e\n"), 11,
+                  "slot = renamed\nheartbeat_interval = 1s\n");  // one reloadable, one not
+  std::ofstream(config_, std::ios::trunc) << changed;
+  agent->Signal(SIGHUP);
+  EXPECT_TRUE(wait_for_log("reload: replication.slot changed")) << agent->ReadErr();
+  EXPECT_TRUE(wait_for_log("reload: applied (heartbeat_interval 1000 ms")) << agent->ReadErr();
+  auto before = pg_->QueryValue("SELECT pg_current_wal_lsn()");
+  ASSERT_TRUE(before.ok());
+  std::this_thread::sleep_for(2500ms);
+  bool confirmed = false;
+  for (int i = 0; i < 100 && !confirmed; ++i) {
+    auto c = pg_->QueryValue("SELECT confirmed_flush_lsn > '" + *before +
+                             "'::pg_lsn FROM pg_replication_slots WHERE slot_name = 'e2e'");
+    confirmed = c.ok() && *c == "t";
+    if (!confirmed) std::this_thread::sleep_for(100ms);
+  }
+  EXPECT_TRUE(confirmed) << "no heartbeat after the reload:\n" << agent->ReadErr();
+  Sql("INSERT INTO t VALUES (2)");  // still replicating into the original slot's target
+  std::ofstream(config_, std::ios::trunc) << original;
+  EXPECT_EQ(VerifyEventually().exit_code, 0);
+  agent->Signal(SIGTERM);
+  EXPECT_EQ(agent->Wait(60s).exit_code, 0);
+}
+
 TEST_F(RunE2eTest, SigkillAndRestartLoseNothing) {
   Sql("CREATE TABLE t (id integer PRIMARY KEY, v integer, s text)");
   Sql("CREATE PUBLICATION e2e FOR ALL TABLES");
