@@ -14,6 +14,7 @@
 
 #include <string>
 
+#include "common/json_string.h"
 #include "common/status.h"
 #include "decoder/pg_type.h"
 #include "decoder/pg_value.h"
@@ -21,9 +22,7 @@
 
 namespace pg2bq::agent {
 
-// Appends `s` as a JSON string literal (quotes included). Invalid UTF-8 bytes are
-// replaced by U+FFFD.
-void AppendJsonString(std::string_view s, std::string* out);
+using ::pg2bq::AppendJsonString;  // common/json_string.h
 
 class ChangeJsonWriter {
  public:

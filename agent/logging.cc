@@ -8,6 +8,8 @@
 #include <chrono>
 #include <ctime>
 
+#include "common/json_string.h"
+
 namespace pg2bq::agent {
 namespace {
 
@@ -15,59 +17,11 @@ void Append(spdlog::memory_buf_t& out, std::string_view s) {
   out.append(s.data(), s.data() + s.size());
 }
 
+// JSON log fields: common/json_string.h, then into spdlog's buffer.
 void AppendJsonString(std::string_view s, spdlog::memory_buf_t& out) {
-  out.push_back('"');
-  for (std::size_t i = 0; i < s.size(); ++i) {
-    auto c = static_cast<unsigned char>(s[i]);
-    switch (c) {
-      case '"':
-        Append(out, "\\\"");
-        continue;
-      case '\\':
-        Append(out, std::string_view("\\\\"));
-        continue;
-      case '\n':
-        Append(out, std::string_view("\\n"));
-        continue;
-      case '\r':
-        Append(out, std::string_view("\\r"));
-        continue;
-      case '\t':
-        Append(out, std::string_view("\\t"));
-        continue;
-      default:
-        break;
-    }
-    if (c < 0x20 || c == 0x7f) {
-      fmt::format_to(std::back_inserter(out), "\\u{:04x}", c);
-      continue;
-    }
-    if (c < 0x80) {
-      out.push_back(static_cast<char>(c));
-      continue;
-    }
-    // Copy a well-formed UTF-8 sequence; anything else becomes U+FFFD.
-    std::size_t len = c >= 0xf0 && c <= 0xf4 ? 4 : c >= 0xe0 ? 3 : c >= 0xc2 && c < 0xe0 ? 2 : 0;
-    bool valid = len != 0 && i + len <= s.size();
-    for (std::size_t k = 1; valid && k < len; ++k) {
-      valid = (static_cast<unsigned char>(s[i + k]) & 0xc0) == 0x80;
-    }
-    if (valid && len == 3) {
-      auto c1 = static_cast<unsigned char>(s[i + 1]);
-      valid = !(c == 0xe0 && c1 < 0xa0) && !(c == 0xed && c1 >= 0xa0);  // overlong, surrogates
-    }
-    if (valid && len == 4) {
-      auto c1 = static_cast<unsigned char>(s[i + 1]);
-      valid = !(c == 0xf0 && c1 < 0x90) && !(c == 0xf4 && c1 >= 0x90);
-    }
-    if (valid) {
-      Append(out, s.substr(i, len));
-      i += len - 1;
-    } else {
-      Append(out, std::string_view("\xef\xbf\xbd"));
-    }
-  }
-  out.push_back('"');
+  std::string quoted;
+  ::pg2bq::AppendJsonString(s, &quoted);
+  Append(out, quoted);
 }
 
 }  // namespace

@@ -8,6 +8,8 @@
 #include <string>
 #include <string_view>
 
+#include "common/json_string.h"
+
 namespace pg2bq::sink::pgtext {
 
 // Decimal text. `negative`, integer digits without leading zeros, fraction digits without
@@ -27,7 +29,6 @@ void AppendDecimal(const Decimal& d, std::string* out);
 bool HstoreToJson(std::string_view s, std::string* out);
 
 bool IsValidUtf8(std::string_view s);
-// Appends a JSON string literal (quotes, escapes).
-void AppendJsonString(std::string_view s, std::string* out);
+using ::pg2bq::AppendJsonString;  // common/json_string.h
 
 }  // namespace pg2bq::sink::pgtext
