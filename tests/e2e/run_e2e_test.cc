@@ -99,6 +99,16 @@ class RunE2eTest : public ::testing::Test {
         "WHERE slot_name = 'e2e'");
     return v.ok() ? std::stoll(*v) : -1;
   }
+  // Waits (up to 10 s) until the slot has confirmed a position beyond `lsn`.
+  bool ConfirmedPast(const std::string& lsn) {
+    for (int i = 0; i < 100; ++i) {
+      auto c = pg_->QueryValue("SELECT confirmed_flush_lsn > '" + lsn +
+                               "'::pg_lsn FROM pg_replication_slots WHERE slot_name = 'e2e'");
+      if (c.ok() && *c == "t") return true;
+      std::this_thread::sleep_for(100ms);
+    }
+    return false;
+  }
   std::uint64_t SpoolBytes() {
     std::uint64_t total = 0;
     std::error_code ec;
@@ -283,13 +293,7 @@ TEST_F(RunE2eTest, LogicalMessagesPassAndHeartbeat) {
   auto moved = pg_->QueryValue("SELECT pg_current_wal_lsn() > '" + *before + "'::pg_lsn");
   ASSERT_TRUE(moved.ok());
   EXPECT_EQ(*moved, "t") << "no heartbeat wrote WAL";
-  bool confirmed = false;
-  for (int i = 0; i < 100 && !confirmed; ++i) {
-    auto c = pg_->QueryValue("SELECT confirmed_flush_lsn > '" + *before +
-                             "'::pg_lsn FROM pg_replication_slots WHERE slot_name = 'e2e'");
-    confirmed = c.ok() && *c == "t";
-    if (!confirmed) std::this_thread::sleep_for(100ms);
-  }
+  const bool confirmed = ConfirmedPast(*before);
   EXPECT_TRUE(confirmed) << "heartbeat WAL not confirmed";
   agent->Signal(SIGTERM);
   EXPECT_EQ(agent->Wait(60s).exit_code, 0);
@@ -332,13 +336,7 @@ TEST_F(RunE2eTest, SighupReloadsReloadableKeys) {
   auto before = pg_->QueryValue("SELECT pg_current_wal_lsn()");
   ASSERT_TRUE(before.ok());
   std::this_thread::sleep_for(2500ms);
-  bool confirmed = false;
-  for (int i = 0; i < 100 && !confirmed; ++i) {
-    auto c = pg_->QueryValue("SELECT confirmed_flush_lsn > '" + *before +
-                             "'::pg_lsn FROM pg_replication_slots WHERE slot_name = 'e2e'");
-    confirmed = c.ok() && *c == "t";
-    if (!confirmed) std::this_thread::sleep_for(100ms);
-  }
+  const bool confirmed = ConfirmedPast(*before);
   EXPECT_TRUE(confirmed) << "no heartbeat after the reload:\n" << agent->ReadErr();
   Sql("INSERT INTO t VALUES (2)");  // still replicating into the original slot's target
   std::ofstream(config_, std::ios::trunc) << original;
