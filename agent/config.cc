@@ -86,7 +86,8 @@ std::vector<KeySpec> BuildKeySpecs() {
       "{table})");
   add("target.mode", "cdc",
       "cdc (UPSERT/DELETE into a keyed copy) or changelog (append-only history)");
-  add("target.truncate", "versioned", "how a TRUNCATE is applied: versioned, ignore or fail");
+  add("target.truncate", "delete",
+      "how a TRUNCATE is applied: delete (every target key, in order), ignore or fail");
   add("target.grpc_endpoint", "bigquerystorage.googleapis.com:443",
       "Storage Write API host:port (an emulator's for tests)");
   add("target.rest_endpoint", "https://bigquery.googleapis.com",
@@ -599,7 +600,7 @@ void ConvertAll(Converter& c, AgentConfig* cfg) {
   t.mode = c.Enum<TableMode>(
       "target.mode", {{"cdc", TableMode::kCdc}, {"changelog", TableMode::kChangeLog}}, t.mode);
   t.truncate = c.Enum<TruncateMode>("target.truncate",
-                                    {{"versioned", TruncateMode::kVersioned},
+                                    {{"delete", TruncateMode::kDeleteKeys},
                                      {"ignore", TruncateMode::kIgnore},
                                      {"fail", TruncateMode::kFail}},
                                     t.truncate);
@@ -1072,8 +1073,8 @@ const char* LogicalMessageModeName(LogicalMessageMode m) {
 }
 const char* TruncateModeName(TruncateMode m) {
   switch (m) {
-    case TruncateMode::kVersioned:
-      return "versioned";
+    case TruncateMode::kDeleteKeys:
+      return "delete";
     case TruncateMode::kIgnore:
       return "ignore";
     case TruncateMode::kFail:

@@ -35,7 +35,7 @@ enum class FsyncMode { kAlways, kBatch, kOff };
 enum class LogFormat { kText, kJson };
 enum class LogicalMessageMode { kPass, kIgnore };
 // How a source TRUNCATE reaches the target (docs/CONFIG.md, target.truncate).
-enum class TruncateMode { kVersioned, kIgnore, kFail };
+enum class TruncateMode { kDeleteKeys, kIgnore, kFail };
 enum class TableMode { kCdc, kChangeLog };
 
 // Where an effective value came from.
@@ -90,7 +90,7 @@ struct TargetConfig {
   // sink::TargetTableId.
   std::string table_name = "{schema_}{table}";
   TableMode mode = TableMode::kCdc;
-  TruncateMode truncate = TruncateMode::kVersioned;
+  TruncateMode truncate = TruncateMode::kDeleteKeys;
   std::string grpc_endpoint = "bigquerystorage.googleapis.com:443";
   std::string rest_endpoint = "https://bigquery.googleapis.com";
   bool insecure = false;         // plaintext, no credentials: the local emulator only

@@ -533,7 +533,7 @@ Status Capture::HandleTruncate(const Change& change, Table* t) {
     case TruncateMode::kFail:
       return Status::FailedPrecondition("TRUNCATE of " + t->name + " at " +
                                         FormatLsn(txn_commit_lsn_) + " and target.truncate=fail");
-    case TruncateMode::kVersioned:
+    case TruncateMode::kDeleteKeys:
       break;
   }
   CloseBatch(t);

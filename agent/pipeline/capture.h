@@ -63,7 +63,7 @@ struct CaptureOptions {
   ReplicationStreamOptions stream;
   std::string sql_dsn;  // plain connection: catalog lookups, unchanged TOAST values
   TablesConfig tables;
-  TruncateMode truncate = TruncateMode::kVersioned;
+  TruncateMode truncate = TruncateMode::kDeleteKeys;
   std::size_t group_max_bytes = 8 << 20;
   std::size_t group_max_rows = 50000;  // flush.batch_max_rows; 0 = no row limit
   sink::EncodePolicies policies;

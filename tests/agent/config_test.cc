@@ -66,7 +66,7 @@ TEST_F(ConfigTest, DefaultsNeedOnlyProjectAndDataset) {
   EXPECT_THAT(c.tables.include, IsEmpty());
   EXPECT_EQ(c.target.table_name, "{schema_}{table}");
   EXPECT_EQ(c.target.mode, TableMode::kCdc);
-  EXPECT_EQ(c.target.truncate, TruncateMode::kVersioned);
+  EXPECT_EQ(c.target.truncate, TruncateMode::kDeleteKeys);
   EXPECT_EQ(c.target.grpc_endpoint, "bigquerystorage.googleapis.com:443");
   EXPECT_FALSE(c.target.insecure);
   EXPECT_EQ(c.spool.dir, "/var/lib/pg2bq/spool");
