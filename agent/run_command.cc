@@ -162,7 +162,9 @@ int RunRunCommand(int argc, char** argv) {
   so_sync.workers = static_cast<std::uint32_t>(config->snapshot.workers);
   so_sync.poll_interval = config->snapshot.poll_interval;
   so_sync.min_chunk_pages = std::max<std::uint64_t>(1, config->snapshot.chunk_bytes / 8192);
-  so_sync.batch_max_bytes = config->flush.batch_max_bytes;
+  // Copied rows are spread over every flush worker, each with a queue of records: small
+  // records keep that in-flight memory bounded (workers merge them into 4 MiB appends).
+  so_sync.batch_max_bytes = std::min<std::size_t>(1 << 20, config->flush.batch_max_bytes);
   so_sync.progress_bar =
       ::isatty(STDERR_FILENO) == 1 && config->runtime.log_format == LogFormat::kText;
   snapshot::TableSync table_sync(so_sync, &sync_states, &descriptors, spool->get(), &dead_letters,

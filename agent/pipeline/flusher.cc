@@ -5,6 +5,8 @@
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <random>
+#include <unordered_map>
+#include <unordered_set>
 
 #include "agent/pipeline/table_data.h"
 #include "common/lsn.h"
@@ -174,6 +176,21 @@ void Flusher::DispatchLoop() {
   auto reader = spool::SpoolReader::Open(spool_->options().dir, read_pos_, spool_->tail());
   if (!reader.ok()) return Fail(reader.status());
   auto last_checkpoint = std::chrono::steady_clock::now();
+  // Snapshot copies (docs/SNAPSHOT.md): between a table's SnapshotMarker begin and end the
+  // spool holds only its copied rows (copies are appended while the reader is paused). They
+  // have distinct keys, so they are spread over every worker; before anything else of that
+  // table is dispatched, every spread record must be acknowledged, which keeps the copy ahead
+  // of the table's streamed changes.
+  std::unordered_set<std::uint32_t> copying;
+  std::unordered_map<std::uint32_t, std::uint64_t> spread_upto;  // table -> last spread seq
+  std::size_t next_spread = 0;
+  auto barrier = [&](std::uint32_t table) {
+    auto it = spread_upto.find(table);
+    if (it == spread_upto.end()) return true;
+    const bool ok = WaitAcknowledged(it->second);
+    spread_upto.erase(it);
+    return ok;
+  };
   while (!stop_dispatch_.load()) {
     const auto now = std::chrono::steady_clock::now();
     if (now - last_checkpoint >= options_.checkpoint_interval) {
@@ -189,6 +206,10 @@ void Flusher::DispatchLoop() {
     }
     spool::SpoolEntry& e = **next;
     if (auto* rb = std::get_if<spool::RowBatch>(&e.record)) {
+      const bool copied_row = copying.count(rb->table_id) != 0 && rb->descriptor_version != 0 &&
+                              rb->complete_through_lsn == kInvalidLsn && rb->xid == 0 &&
+                              rb->first_commit_lsn == rb->last_commit_lsn;
+      if (!copied_row && !barrier(rb->table_id)) return;
       WorkItem item;
       item.seq = Track(e, rb->complete_through_lsn);
       item.table_id = rb->table_id;
@@ -198,7 +219,12 @@ void Flusher::DispatchLoop() {
         item.descriptor = *d;
       }
       item.batch = std::move(*rb);
-      auto& q = *workers_[item.table_id % workers_.size()].queue;
+      std::size_t worker = item.table_id % workers_.size();
+      if (copied_row) {
+        worker = next_spread++ % workers_.size();
+        spread_upto[item.table_id] = item.seq;
+      }
+      auto& q = *workers_[worker].queue;
       for (;;) {
         const auto r = q.PushFor(std::move(item), std::chrono::milliseconds(100));
         if (r == QueueResult::kOk) break;
@@ -210,9 +236,31 @@ void Flusher::DispatchLoop() {
       // before it, that the table's copy is in BigQuery.
       const auto* marker = std::get_if<spool::SnapshotMarker>(&e.record);
       const bool end = marker != nullptr && marker->kind == spool::SnapshotMarker::Kind::kEnd;
+      if (marker != nullptr) {
+        // A new copy of the table (e.g. resumed after a crash) may rewrite rows of the one
+        // before with the same sequence number: keep the two in order.
+        if (!barrier(marker->table_id)) return;
+        if (end) {
+          copying.erase(marker->table_id);
+        } else {
+          copying.insert(marker->table_id);
+        }
+      }
       Done(Track(e, spool::CompleteThroughLsn(e.record), end ? marker : nullptr));
     }
   }
+}
+
+bool Flusher::WaitAcknowledged(std::uint64_t seq) {
+  while (!stop_dispatch_.load()) {
+    {
+      std::lock_guard lock(mu_);
+      if (tracked_base_ > seq) return true;
+      if (!failure_.ok()) return false;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  return false;
 }
 
 void Flusher::WorkerLoop(int index) {

@@ -85,6 +85,8 @@ class Flusher {
   };
 
   void DispatchLoop();
+  // Waits until every tracked record up to `seq` is acknowledged; false when stopping.
+  bool WaitAcknowledged(std::uint64_t seq);
   void WorkerLoop(int index);
   Status Flush(WorkItem& item, std::map<std::uint32_t, TargetTable>* tables);
   Status Truncate(WorkItem& item, TargetTable* target);
