@@ -1,6 +1,7 @@
 // Snapshot bootstrap through `pg2bq run`: real PostgreSQL 15 -> pg2bq (real executable) ->
 // bq-emulator, judged by `pg2bq verify` and the emulator's dump (docs/SNAPSHOT.md).
 #include <gtest/gtest.h>
+#include <httplib.h>
 #include <signal.h>
 
 #include <atomic>
@@ -196,6 +197,21 @@ TEST_F(RunSnapshotTest, FirstStartCopiesEveryTypeThenStreams) {
   EXPECT_TRUE(WaitPhase("public.orders", "ready")) << SyncState("public.orders").dump();
   EXPECT_TRUE(WaitPhase("public.events", "ready"));
   EXPECT_TRUE(WaitPhase("public.typed", "ready"));
+
+  // Progress metrics of the copy, from the agent's /metrics.
+  std::smatch port;
+  const std::string err = agent->ReadErr();
+  ASSERT_TRUE(std::regex_search(err, port, std::regex("metrics on http://127\\.0\\.0\\.1:(\\d+)/")))
+      << err;
+  httplib::Client http("127.0.0.1", std::stoi(port[1]));
+  auto metrics = http.Get("/metrics");
+  ASSERT_TRUE(metrics && metrics->status == 200);
+  EXPECT_NE(metrics->body.find("pg2bq_snapshot_rows_copied{table=\"public.orders\"} 20000"),
+            std::string::npos)
+      << metrics->body;
+  EXPECT_NE(metrics->body.find("pg2bq_snapshot_eta_seconds{table=\"public.orders\"} 0"),
+            std::string::npos);
+  EXPECT_NE(metrics->body.find("pg2bq_snapshot_tables_copied_total 3"), std::string::npos);
 
   // A restart copies nothing again.
   StopAgent(agent);
