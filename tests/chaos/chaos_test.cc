@@ -26,9 +26,7 @@
 #include <string>
 #include <thread>
 
-#include "tests/bq_emulator/emulator_process.h"
-#include "tests/integration/cli_runner.h"
-#include "tests/support/pg_test_cluster.h"
+#include "tests/e2e/agent_fixture.h"
 
 namespace pg2bq::testing {
 namespace {
@@ -173,12 +171,11 @@ class Workload {
   int next_order_ = 1;
 };
 
-class ChaosTest : public ::testing::Test {
+class ChaosTest : public AgentFixture {
  protected:
+  ChaosTest() : AgentFixture("chaos") {}
+
   void SetUp() override {
-    auto c = PgTestCluster::Start();
-    ASSERT_TRUE(c.ok()) << c.status().ToString();
-    pg_ = std::move(*c);
     // EmulatorProcess always passes `--grpc-port 0 --http-port 0`; the wrapper drops them
     // when fixed ports follow, so a restarted emulator keeps the agent's endpoints.
     const std::string wrapper = dir_.path() + "/bq-emulator-wrapper.sh";
@@ -189,51 +186,9 @@ class ChaosTest : public ::testing::Test {
       << "exec " << BQ_EMULATOR_BINARY << " \"${args[@]}\"\n";
     w.close();
     std::filesystem::permissions(wrapper, std::filesystem::perms::owner_all);
-    emulator_ = std::make_unique<bqemu::EmulatorProcess>(wrapper, dir_.path() + "/bq");
-    Status s = emulator_->Start();
-    ASSERT_TRUE(s.ok()) << s.ToString();
+    StartServices(wrapper);
     grpc_port_ = emulator_->grpc_target().substr(emulator_->grpc_target().rfind(':') + 1);
     http_port_ = emulator_->http_port();
-    config_ = dir_.path() + "/pg2bq.conf";
-    std::ofstream f(config_);
-    f << "[source]\n"
-      << "host = " << pg_->host() << "\nport = " << pg_->port() << "\ndbname = postgres\n"
-      << "user = postgres\npassword = " << PgTestCluster::kPassword << "\n"
-      << "[replication]\nslot = chaos\npublication = chaos\n"
-      << "[target]\nproject = proj\ndataset = replica\ntable_name = {table}\ninsecure = true\n"
-      << "grpc_endpoint = " << emulator_->grpc_target() << "\n"
-      << "rest_endpoint = http://127.0.0.1:" << http_port_ << "\n"
-      << "[spool]\nfsync = batch\n"
-      << "[flush]\nparallelism = 2\n"
-      << "[agent]\nstate_dir = " << dir_.path() << "/state\nmetrics_address = 127.0.0.1:0\n"
-      << "shutdown_timeout = 20s\n";
-    f.close();
-    std::filesystem::permissions(
-        config_, std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
-  }
-
-  void Sql(const std::string& sql) {
-    Status s = pg_->Exec(sql);
-    ASSERT_TRUE(s.ok()) << s.ToString() << "\n" << sql;
-  }
-
-  std::unique_ptr<CliProcess> StartAgent() {
-    auto p = std::make_unique<CliProcess>(std::vector<std::string>{"run", "--config", config_});
-    const auto deadline = std::chrono::steady_clock::now() + 30s;
-    while (std::chrono::steady_clock::now() < deadline) {
-      auto active = pg_->QueryValue(
-          "SELECT count(*) FROM pg_replication_slots WHERE slot_name = 'chaos' AND active");
-      if (active.ok() && *active == "1") break;
-      std::this_thread::sleep_for(50ms);
-    }
-    return p;
-  }
-
-  void SetFaults(const std::string& body) {
-    httplib::Client c("127.0.0.1", http_port_);
-    c.set_connection_timeout(5);
-    auto r = c.Put("/admin/faults", body, "application/json");
-    EXPECT_TRUE(r && r->status == 200) << body << ": " << (r ? r->body : "no response");
   }
 
   // SIGKILL and restart on the same ports and data directory (the agent's endpoints stay).
@@ -262,30 +217,8 @@ class ChaosTest : public ::testing::Test {
     if (end_outage_first) SetFaults(R"({"outage": false})");
     agent_ = StartAgent();
   }
-  bool SlotActive() {
-    auto active = pg_->QueryValue(
-        "SELECT count(*) FROM pg_replication_slots WHERE slot_name = 'chaos' AND active");
-    return active.ok() && *active == "1";
-  }
-
-  CliResult VerifyEventually(std::chrono::seconds limit) {
-    const auto deadline = std::chrono::steady_clock::now() + limit;
-    CliResult r;
-    do {
-      r = RunCli({"verify", "--config", config_}, 120s);
-      if (r.exit_code == 0) return r;
-      std::this_thread::sleep_for(1s);
-      if (!SlotActive()) KillAndRestart("while verifying");
-    } while (std::chrono::steady_clock::now() < deadline);
-    return r;
-  }
-
-  bqemu::TempDir dir_;
-  std::unique_ptr<PgTestCluster> pg_;
-  std::unique_ptr<bqemu::EmulatorProcess> emulator_;
   std::string grpc_port_;
   int http_port_ = 0;
-  std::string config_;
   std::unique_ptr<CliProcess> agent_;
   int died_by_itself_ = 0;
 };
@@ -353,7 +286,9 @@ TEST_F(ChaosTest, RandomKillsRestartsAndFaultsLoseNothing) {
 
   const auto t0 = std::chrono::steady_clock::now();
   // Generous: each verify reads every row back (~100 MB of JSON), slow on a busy machine.
-  CliResult v = VerifyEventually(300s);
+  CliResult v = VerifyEventually(300s, [&] {
+    if (!SlotActive()) KillAndRestart("while verifying");
+  });
   std::printf("chaos: verify %s %.1f s after the last kill\n",
               v.exit_code == 0 ? "passed" : "FAILED",
               std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
@@ -405,10 +340,7 @@ TEST_F(ChaosTest, RandomKillsRestartsAndFaultsLoseNothing) {
               workload.committed(), workload.failed());
   EXPECT_EQ(died_by_itself_, 0);
 
-  std::ifstream dead(dir_.path() + "/state/dead_letters.jsonl");
-  std::stringstream dead_text;
-  if (dead) dead_text << dead.rdbuf();
-  EXPECT_EQ(dead_text.str(), "") << "dead letters";
+  EXPECT_EQ(DeadLetters(), "") << "dead letters";
 
   agent_->Signal(SIGTERM);
   CliResult stopped = agent_->Wait(60s);

@@ -14,84 +14,17 @@
 #include <string>
 #include <thread>
 
-#include "tests/bq_emulator/emulator_process.h"
-#include "tests/integration/cli_runner.h"
-#include "tests/support/pg_test_cluster.h"
+#include "tests/e2e/agent_fixture.h"
 
 namespace pg2bq::testing {
 namespace {
 
 using namespace std::chrono_literals;
 
-class RunE2eTest : public ::testing::Test {
+class RunE2eTest : public AgentFixture {
  protected:
-  void SetUp() override {
-    auto c = PgTestCluster::Start();
-    ASSERT_TRUE(c.ok()) << c.status().ToString();
-    pg_ = std::move(*c);
-    emulator_ = std::make_unique<bqemu::EmulatorProcess>(BQ_EMULATOR_BINARY, dir_.path() + "/bq");
-    Status s = emulator_->Start();
-    ASSERT_TRUE(s.ok()) << s.ToString();
-    config_ = dir_.path() + "/pg2bq.conf";
-    WriteConfig();
-  }
+  RunE2eTest() : AgentFixture("e2e") {}
 
-  // The agent's config, pointing at the current emulator ports.
-  void WriteConfig() {
-    std::ofstream f(config_);
-    f << "[source]\n"
-      << "host = " << pg_->host() << "\nport = " << pg_->port() << "\ndbname = postgres\n"
-      << "user = postgres\npassword = " << PgTestCluster::kPassword << "\n"
-      << "[replication]\nslot = e2e\npublication = e2e\n"
-      << "[target]\nproject = proj\ndataset = replica\ninsecure = true\n"
-      << "grpc_endpoint = " << emulator_->grpc_target() << "\n"
-      << "rest_endpoint = http://127.0.0.1:" << emulator_->http_port() << "\n"
-      << "[spool]\nfsync = batch\n"
-      << "[flush]\nparallelism = 2\n"
-      << "[agent]\nstate_dir = " << dir_.path() << "/state\nmetrics_address = 127.0.0.1:0\n"
-      << "shutdown_timeout = 20s\n";
-    f.close();
-    std::filesystem::permissions(
-        config_, std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
-  }
-
-  void Sql(const std::string& sql) {
-    Status s = pg_->Exec(sql);
-    ASSERT_TRUE(s.ok()) << s.ToString() << "\n" << sql;
-  }
-
-  // Starts the agent and waits until its slot is streaming (changes made before the slot
-  // first exists are not replicated: there is no snapshot bootstrap yet).
-  std::unique_ptr<CliProcess> StartAgent() {
-    auto p = std::make_unique<CliProcess>(std::vector<std::string>{"run", "--config", config_});
-    const auto deadline = std::chrono::steady_clock::now() + 30s;
-    while (std::chrono::steady_clock::now() < deadline) {
-      auto active = pg_->QueryValue(
-          "SELECT count(*) FROM pg_replication_slots WHERE slot_name = 'e2e' "
-          "AND active");
-      if (active.ok() && *active == "1") break;
-      std::this_thread::sleep_for(50ms);
-    }
-    return p;
-  }
-
-  // Polls `pg2bq verify` until it passes (or the time is up); returns its last result.
-  CliResult VerifyEventually(std::chrono::seconds limit = 60s) {
-    const auto deadline = std::chrono::steady_clock::now() + limit;
-    CliResult r;
-    do {
-      r = RunCli({"verify", "--config", config_}, 60s);
-      if (r.exit_code == 0) return r;
-      std::this_thread::sleep_for(300ms);
-    } while (std::chrono::steady_clock::now() < deadline);
-    return r;
-  }
-
-  void SetFaults(const std::string& body) {
-    httplib::Client c("127.0.0.1", emulator_->http_port());
-    auto r = c.Put("/admin/faults", body, "application/json");
-    ASSERT_TRUE(r && r->status == 200) << (r ? r->body : "no response");
-  }
   // WAL the slot retains: pg_current_wal_lsn() - confirmed_flush_lsn.
   long long RetainedWal() {
     auto v = pg_->QueryValue(
@@ -117,20 +50,6 @@ class RunE2eTest : public ::testing::Test {
       if (e.is_regular_file()) total += e.file_size();
     return total;
   }
-  std::vector<std::string> DumpLines(const std::string& table) {
-    auto out = emulator_->Dump("proj.replica." + table);
-    EXPECT_TRUE(out.ok()) << out.status().ToString();
-    std::vector<std::string> lines;
-    std::istringstream in(out.ok() ? *out : "");
-    for (std::string l; std::getline(in, l);)
-      if (!l.empty()) lines.push_back(l);
-    return lines;
-  }
-
-  bqemu::TempDir dir_;
-  std::unique_ptr<PgTestCluster> pg_;
-  std::unique_ptr<bqemu::EmulatorProcess> emulator_;
-  std::string config_;
 };
 
 TEST_F(RunE2eTest, InsertsUpdatesDeletesKeyChangeToastTruncate) {
@@ -308,12 +227,7 @@ TEST_F(RunE2eTest, SighupReloadsReloadableKeys) {
   auto agent = StartAgent();
   Sql("INSERT INTO t VALUES (1)");
   ASSERT_EQ(VerifyEventually().exit_code, 0);
-  const std::string original = [&] {
-    std::ifstream in(config_);
-    std::stringstream ss;
-    ss << in.rdbuf();
-    return ss.str();
-  }();
+  const std::string original = ReadText(config_);
   auto wait_for_log = [&](const std::string& text) {
     for (int i = 0; i < 100; ++i) {
       if (agent->ReadErr().find(text) != std::string::npos) return true;
@@ -417,10 +331,7 @@ TEST_F(RunE2eTest, SchemaChangeMidStreamAllTypesAndKeylessTable) {
   auto events = DumpLines("events");
   EXPECT_EQ(events.size(), 3u);
   // Nothing was dead-lettered.
-  std::ifstream dead(dir_.path() + "/state/dead_letters.jsonl");
-  std::stringstream dead_text;
-  if (dead) dead_text << dead.rdbuf();
-  EXPECT_EQ(dead_text.str(), "");
+  EXPECT_EQ(DeadLetters(), "");
   agent->Signal(SIGTERM);
   EXPECT_EQ(agent->Wait(60s).exit_code, 0);
 }
@@ -616,10 +527,7 @@ TEST_F(RunE2eTest, ChaosKillsRestartsAndFaults) {
               committed.load());
   CliResult v = VerifyEventually(120s);
   EXPECT_EQ(v.exit_code, 0) << v.out << v.err;
-  std::ifstream dead(dir_.path() + "/state/dead_letters.jsonl");
-  std::stringstream dead_text;
-  if (dead) dead_text << dead.rdbuf();
-  EXPECT_EQ(dead_text.str(), "");
+  EXPECT_EQ(DeadLetters(), "");
   agent->Signal(SIGTERM);
   EXPECT_EQ(agent->Wait(60s).exit_code, 0);
 }
