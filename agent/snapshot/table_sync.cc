@@ -5,7 +5,9 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cstdio>
+#include <thread>
 
 #include "agent/snapshot/source_table.h"
 #include "agent/snapshot/table_snapshot.h"
@@ -194,52 +196,84 @@ Status TableSync::CopyTables(const ExportedSnapshot& snap, const std::vector<Nam
     }
     PG2BQ_RETURN_IF_ERROR(conn->Exec("COMMIT", options_.timeout, cancel_).status());
   }
-  for (const SourceTable& table : loaded) {
-    const auto& rel = table.relation;
-    bool created = false;
-    auto d = descriptors_->Update(rel, &created);
-    if (!d.ok()) {
-      return d.status().WithContext("snapshot of " + rel.schema + "." + rel.name);
+  // Tables of one chunk (below snapshot.chunk_size) are copied side by side, one connection
+  // each; larger tables one after the other, each with every worker on its chunks.
+  std::vector<const SourceTable*> small, large;
+  for (const SourceTable& t : loaded)
+    (t.relpages <= options_.min_chunk_pages ? small : large).push_back(&t);
+  const std::size_t side_by_side =
+      std::min<std::size_t>(small.size(), std::max<std::uint32_t>(1, options_.workers));
+  if (side_by_side > 1) {
+    std::atomic<std::size_t> next{0};
+    std::mutex failure_mu;
+    Status failure;
+    std::vector<std::thread> threads;
+    for (std::size_t i = 0; i < side_by_side; ++i) {
+      threads.emplace_back([&] {
+        for (std::size_t k = next++; k < small.size(); k = next++) {
+          Status s = CopyOne(snap, *small[k], 1);
+          std::lock_guard lock(failure_mu);
+          if (!s.ok() && failure.ok()) failure = s;
+          if (!failure.ok()) return;
+        }
+      });
     }
-    spool::DescriptorVersion dv;
-    dv.table_id = rel.oid;
-    dv.version = (*d)->version;
-    dv.lsn = snap.lsn();
-    PG2BQ_ASSIGN_OR_RETURN(dv.descriptor, descriptors_->Serialized(rel.oid, dv.version));
-    PG2BQ_RETURN_IF_ERROR(spool_->Append(dv).status());
-
-    TableSnapshotOptions o;
-    o.dsn = options_.dsn;
-    o.snapshot_name = snap.name();
-    o.snapshot_lsn = snap.lsn();
-    o.workers = options_.workers;
-    o.max_chunks = options_.max_chunks;
-    o.min_chunk_pages = options_.min_chunk_pages;
-    o.batch_max_bytes = options_.batch_max_bytes;
-    o.policies = options_.policies;
-    o.dead_letters = dead_letters_;
-    o.progress_interval = options_.progress_interval;
-    o.on_progress = [this](const TableProgress& p) { ShowProgress(p); };
-    {
-      std::lock_guard lock(mu_);
-      copying_now_.insert(rel.oid);
-    }
-    metrics_->snapshot_tables_copying->Add(1);
-    auto r = CopyTable(o, table, *d, states_, spool_, cancel_);
-    metrics_->snapshot_tables_copying->Add(-1);
-    Status ready = Status::Ok();
-    {
-      std::lock_guard lock(mu_);
-      copying_now_.erase(rel.oid);
-      if (acked_early_.erase(rel.oid) != 0 && r.ok()) {
-        auto st = states_->Load(rel.oid);
-        if (st.ok()) ready = MarkReady(rel.oid, st->hold_from_lsn);
-      }
-    }
-    if (!r.ok()) return r.status();
-    PG2BQ_RETURN_IF_ERROR(ready);
-    if (!r->skipped) metrics_->snapshot_tables_copied->Increment();
+    for (auto& t : threads)
+      t.join();
+    PG2BQ_RETURN_IF_ERROR(failure);
+  } else {
+    for (const SourceTable* t : small)
+      PG2BQ_RETURN_IF_ERROR(CopyOne(snap, *t, 1));
   }
+  for (const SourceTable* t : large)
+    PG2BQ_RETURN_IF_ERROR(CopyOne(snap, *t, options_.workers));
+  return Status::Ok();
+}
+
+Status TableSync::CopyOne(const ExportedSnapshot& snap, const SourceTable& table,
+                          std::uint32_t workers) {
+  const auto& rel = table.relation;
+  bool created = false;
+  auto d = descriptors_->Update(rel, &created);
+  if (!d.ok()) return d.status().WithContext("snapshot of " + rel.schema + "." + rel.name);
+  spool::DescriptorVersion dv;
+  dv.table_id = rel.oid;
+  dv.version = (*d)->version;
+  dv.lsn = snap.lsn();
+  PG2BQ_ASSIGN_OR_RETURN(dv.descriptor, descriptors_->Serialized(rel.oid, dv.version));
+  PG2BQ_RETURN_IF_ERROR(spool_->Append(dv).status());
+
+  TableSnapshotOptions o;
+  o.dsn = options_.dsn;
+  o.snapshot_name = snap.name();
+  o.snapshot_lsn = snap.lsn();
+  o.workers = workers;
+  o.max_chunks = options_.max_chunks;
+  o.min_chunk_pages = options_.min_chunk_pages;
+  o.batch_max_bytes = options_.batch_max_bytes;
+  o.policies = options_.policies;
+  o.dead_letters = dead_letters_;
+  o.progress_interval = options_.progress_interval;
+  o.on_progress = [this](const TableProgress& p) { ShowProgress(p); };
+  {
+    std::lock_guard lock(mu_);
+    copying_now_.insert(rel.oid);
+  }
+  metrics_->snapshot_tables_copying->Add(1);
+  auto r = CopyTable(o, table, *d, states_, spool_, cancel_);
+  metrics_->snapshot_tables_copying->Add(-1);
+  Status ready = Status::Ok();
+  {
+    std::lock_guard lock(mu_);
+    copying_now_.erase(rel.oid);
+    if (acked_early_.erase(rel.oid) != 0 && r.ok()) {
+      auto st = states_->Load(rel.oid);
+      if (st.ok()) ready = MarkReady(rel.oid, st->hold_from_lsn);
+    }
+  }
+  if (!r.ok()) return r.status();
+  PG2BQ_RETURN_IF_ERROR(ready);
+  if (!r->skipped) metrics_->snapshot_tables_copied->Increment();
   return Status::Ok();
 }
 

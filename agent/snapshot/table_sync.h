@@ -35,7 +35,9 @@
 #include "agent/pipeline/descriptor_store.h"
 #include "agent/pipeline/pipeline_metrics.h"
 #include "agent/snapshot/exported_snapshot.h"
+#include "agent/snapshot/source_table.h"
 #include "agent/snapshot/sync_state.h"
+#include "agent/snapshot/table_snapshot.h"
 #include "sink/dead_letter.h"
 #include "sink/encode_policies.h"
 #include "spool/spool_writer.h"
@@ -96,10 +98,12 @@ class TableSync : public pipeline::TableSyncHook {
   // Tables that must be copied now, and clears their re-sync requests into fresh states.
   Result<std::vector<Named>> TablesToCopy(bool include_unknown);
   Result<std::vector<std::uint32_t>> ResyncRequestsSorted();
-  // Copies `tables` at `snap` (catalog read inside the snapshot), one after the other.
+  // Copies `tables` at `snap` (catalog read inside the snapshot): one-chunk tables side by
+  // side, larger ones one after the other with every worker.
   Status CopyTables(const ExportedSnapshot& snap, const std::vector<Named>& tables);
+  Status CopyOne(const ExportedSnapshot& snap, const SourceTable& table, std::uint32_t workers);
   Status MarkReady(std::uint32_t oid, Lsn hold_from);
-  void ShowProgress(const struct TableProgress& p);
+  void ShowProgress(const TableProgress& p);
 
   TableSyncOptions options_;
   SyncStateStore* states_;
