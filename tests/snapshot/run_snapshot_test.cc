@@ -379,6 +379,34 @@ TEST_F(RunSnapshotTest, KillMidCopyResumesPerChunkThenResyncOnDemand) {
   StopAgent(agent);
 }
 
+// SIGTERM during the first-start copy: a clean stop (exit 0) that keeps the copy's progress;
+// the next start resumes it and the target ends equal.
+TEST_F(RunSnapshotTest, SigtermMidCopyStopsCleanlyAndResumes) {
+  WriteConfig("chunk_size = 64KiB\n");
+  Sql("CREATE TABLE big (id bigint PRIMARY KEY, pad text)");
+  Sql("CREATE PUBLICATION snap FOR ALL TABLES");
+  Sql("INSERT INTO big SELECT g, repeat('x', 200) FROM generate_series(1, 200000) g");
+  auto agent = StartAgent();
+  const auto deadline = std::chrono::steady_clock::now() + 120s;
+  while (std::chrono::steady_clock::now() < deadline) {
+    auto st = SyncState("public.big");
+    if (st.contains("chunks") && !st["chunks"].empty() && st["chunks"][0].value("done", false))
+      break;
+    std::this_thread::sleep_for(2ms);
+  }
+  StopAgent(agent);
+  const auto st = SyncState("public.big");
+  ASSERT_EQ(st.value("phase", ""), "copying") << st.dump() << agent->ReadErr();
+  Sql("UPDATE big SET pad = 'changed' WHERE id % 500 = 0");
+  agent = StartAgent();
+  ASSERT_TRUE(WaitStreaming()) << agent->ReadErr();
+  CliResult v = VerifyEventually(120s);
+  EXPECT_EQ(v.exit_code, 0) << v.out << v.err << agent->ReadErr();
+  EXPECT_NE(agent->ReadErr().find("snapshot public.big: resuming"), std::string::npos);
+  EXPECT_TRUE(WaitPhase("public.big", "ready"));
+  StopAgent(agent);
+}
+
 // snapshot.initial = skip: rows that exist before the slot are not copied, and no state is
 // written; later changes still arrive.
 TEST_F(RunSnapshotTest, InitialSkipCopiesNothing) {
