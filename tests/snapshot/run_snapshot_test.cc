@@ -124,6 +124,12 @@ class RunSnapshotTest : public ::testing::Test {
     return false;
   }
 
+  void SetFaults(const std::string& body) {
+    httplib::Client c("127.0.0.1", emulator_->http_port());
+    auto r = c.Put("/admin/faults", body, "application/json");
+    ASSERT_TRUE(r && r->status == 200) << (r ? r->body : "no response");
+  }
+
   std::string DeadLetters() {
     std::ifstream dead(dir_.path() + "/state/dead_letters.jsonl");
     std::stringstream text;
@@ -235,14 +241,14 @@ TEST_F(RunSnapshotTest, FirstStartCopiesEveryTypeThenStreams) {
 }
 
 // A table added to the publication while the agent runs and a write workload runs on it:
-// inserts, updates and deletes before, during and after its copy. It is copied at a
-// temporary slot's snapshot; changes the copy contains are dropped, later ones applied.
+// inserts, updates and deletes before, during and after its copy, with failing appends. It is
+// copied at a temporary slot's snapshot; changes the copy contains are dropped, later ones applied.
 TEST_F(RunSnapshotTest, TableAddedWhileRunningUnderWriteLoad) {
   Sql("CREATE TABLE base (id bigint PRIMARY KEY, v text)");
   Sql("CREATE TABLE added (id bigint PRIMARY KEY, v integer, note text)");
   Sql("CREATE TABLE added_log (v integer)");  // keyless
   Sql("CREATE PUBLICATION snap FOR TABLE base");
-  Sql("INSERT INTO added SELECT g, g, 'pre' FROM generate_series(1, 30000) g");
+  Sql("INSERT INTO added SELECT g, g, 'pre' FROM generate_series(1, 100000) g");
   Sql("INSERT INTO added_log SELECT g FROM generate_series(1, 1000) g");
   auto agent = StartAgent();
   ASSERT_TRUE(WaitStreaming()) << agent->ReadErr();
@@ -257,7 +263,7 @@ TEST_F(RunSnapshotTest, TableAddedWhileRunningUnderWriteLoad) {
     }
     std::mt19937 rng(42);
     for (long i = 0; !stop.load(); ++i) {
-      const long id = 1 + static_cast<long>(rng() % 40000);
+      const long id = 1 + static_cast<long>(rng() % 120000);
       std::string sql;
       switch (rng() % 4) {
         case 0:
@@ -280,10 +286,14 @@ TEST_F(RunSnapshotTest, TableAddedWhileRunningUnderWriteLoad) {
     }
   });
   std::this_thread::sleep_for(1s);
+  // Failing appends make the flush workers retry out of step, so a streamed DELETE would
+  // overtake the copied row it deletes if the copy were not kept ahead of the stream.
+  SetFaults(R"({"error_rates": {"AppendRows": {"UNAVAILABLE": 0.1}}})");
   Sql("ALTER PUBLICATION snap ADD TABLE added, added_log");
   std::this_thread::sleep_for(4s);
   stop.store(true);
   writer.join();
+  SetFaults(R"({"error_rates": {"AppendRows": {"UNAVAILABLE": 0}}})");
   EXPECT_EQ(errors.load(), 0);
 
   CliResult v = VerifyEventually();
