@@ -64,10 +64,10 @@ struct ReplicationStreamOptions {
   // per message, like pg_recvlogical.
   int read_low_water = 16 << 10;
   std::chrono::microseconds coalesce{2000};
-  // SO_RCVBUF for the replication socket (0 = the kernel's autotuning). A large
-  // buffer lets the walsender keep sending while we wait between reads; with a small
-  // one it blocks on a full socket and pays for waiting and waking.
-  int socket_receive_buffer = 4 << 20;
+  // SO_RCVBUF for the replication socket (0 = the kernel's autotuning, the default).
+  // Measured (bench/RESULTS.md, stream): a fixed 4 MiB buffer made the walsender spend
+  // ~25% more CPU per change than autotuning, with either read strategy.
+  int socket_receive_buffer = 0;
   // Stop filling a batch at this many payload bytes (the rest stays buffered).
   std::size_t max_batch_bytes = 8 << 20;
 

@@ -173,6 +173,7 @@ int RunStreamCommand(int argc, char** argv) {
   double status_interval_s = 10;
   long coalesce_us = -1;
   int low_water = -1;
+  long rcvbuf = -1;
   po::options_description desc(kUsage);
   // clang-format off
   desc.add_options()
@@ -205,6 +206,8 @@ int RunStreamCommand(int argc, char** argv) {
      "(default 16384; 0 wakes per message like pg_recvlogical)")
     ("coalesce-us", po::value(&coalesce_us)->value_name("MICROS"),
      "...or once this long has passed (default 2000)")
+    ("socket-receive-buffer", po::value(&rcvbuf)->value_name("BYTES"),
+     "SO_RCVBUF of the replication socket (default 0: the kernel's autotuning)")
     ("log-level", po::value(&log_level), "debug|info|warn|error (default info)");
   // clang-format on
   po::variables_map vm;
@@ -277,6 +280,7 @@ int RunStreamCommand(int argc, char** argv) {
   opts.status_interval = std::chrono::milliseconds(static_cast<long>(status_interval_s * 1000));
   if (coalesce_us >= 0) opts.coalesce = std::chrono::microseconds(coalesce_us);
   if (low_water >= 0) opts.read_low_water = low_water;
+  if (rcvbuf >= 0) opts.socket_receive_buffer = static_cast<int>(rcvbuf);
 
   ReplicationStream stream(opts, &cancel);
   TypeCatalog catalog(dsn, &cancel);
