@@ -322,9 +322,10 @@ Result<std::vector<std::pair<Oid, Lsn>>> TableSync::CopyPending() {
   const auto now = std::chrono::steady_clock::now();
   if (requested_.empty() && now < next_poll_) return std::vector<std::pair<Oid, Lsn>>{};
   next_poll_ = now + options_.poll_interval;
-  PG2BQ_ASSIGN_OR_RETURN(auto tables, TablesToCopy(options_.copy));
-  std::vector<std::pair<Oid, Lsn>> out;
-  if (!tables.empty()) {
+  std::vector<Named> tables;
+  Status copied = [&]() -> Status {
+    PG2BQ_ASSIGN_OR_RETURN(tables, TablesToCopy(options_.copy));
+    if (tables.empty()) return Status::Ok();
     spdlog::info("{} table(s) to copy while streaming (added to the publication or requested)",
                  tables.size());
     const std::string slot =
@@ -333,17 +334,32 @@ Result<std::vector<std::pair<Oid, Lsn>>> TableSync::CopyPending() {
         auto snap, ExportedSnapshot::Create(options_.dsn, slot, true, options_.timeout, cancel_));
     PG2BQ_RETURN_IF_ERROR(CopyTables(*snap, tables));
     snap->Release();
+    return Status::Ok();
+  }();
+  if (!copied.ok()) {
+    if (cancel_ != nullptr && cancel_->cancelled()) return copied;
+    // Not fatal: the other tables keep flowing. A table still waiting for its copy keeps its
+    // changes dropped (the retry's copy, at a later snapshot, contains them) and is tried
+    // again at the next poll (its state is init/copying, or it has none).
+    spdlog::error("snapshot while streaming: {}; retried in {} ms", copied.ToString(),
+                  options_.poll_interval.count());
   }
-  // Every table whose changes Capture drops waiting for a copy gets its position back:
-  // from the copy's snapshot, or 0 (apply everything) when it was not copied.
+  // Every table whose changes Capture drops waiting for a copy gets its position back once
+  // copied (from the copy's oldest snapshot), or 0 (apply everything) when it will not be
+  // copied.
   std::vector<Oid> report(requested_);
   for (const Named& t : tables)
     report.push_back(t.oid);
   std::sort(report.begin(), report.end());
   report.erase(std::unique(report.begin(), report.end()), report.end());
+  std::vector<std::pair<Oid, Lsn>> out;
   for (Oid oid : report) {
     auto st = states_->Load(oid);
-    out.emplace_back(oid, st.ok() ? st->hold_from_lsn : kInvalidLsn);
+    if (st.ok() && (st->phase == SyncPhase::kCopied || st->phase == SyncPhase::kReady)) {
+      out.emplace_back(oid, st->hold_from_lsn);
+    } else if (!st.ok() && st.status().code() == Status::Code::kNotFound && copied.ok()) {
+      out.emplace_back(oid, kInvalidLsn);  // not selected/published (any more): not copied
+    }
   }
   requested_.clear();
   return out;

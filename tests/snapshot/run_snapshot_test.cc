@@ -417,6 +417,46 @@ TEST_F(RunSnapshotTest, SigtermMidCopyStopsCleanlyAndResumes) {
   StopAgent(agent);
 }
 
+// A copy that cannot start while streaming (no free replication slot for its temporary
+// slot) is not fatal: the agent keeps replicating the other tables, logs the error, and
+// copies the table at a later poll once a slot is free.
+TEST_F(RunSnapshotTest, CopyFailureWhileStreamingIsRetried) {
+  Sql("CREATE TABLE base (id bigint PRIMARY KEY, v text)");
+  Sql("CREATE TABLE added (id bigint PRIMARY KEY, v text)");
+  Sql("CREATE PUBLICATION snap FOR TABLE base");
+  Sql("INSERT INTO added SELECT g, 'pre' FROM generate_series(1, 1000) g");
+  auto agent = StartAgent();
+  ASSERT_TRUE(WaitStreaming()) << agent->ReadErr();
+  // Take every free slot.
+  const int free_slots =
+      std::stoi(Value("SELECT current_setting('max_replication_slots')::int - "
+                      "count(*) FROM pg_replication_slots"));
+  for (int i = 0; i < free_slots; ++i)
+    Sql("SELECT pg_create_physical_replication_slot('filler_" + std::to_string(i) + "')");
+  Sql("ALTER PUBLICATION snap ADD TABLE added");
+  Sql("UPDATE added SET v = 'changed' WHERE id <= 10");
+  const auto deadline = std::chrono::steady_clock::now() + 30s;
+  while (std::chrono::steady_clock::now() < deadline &&
+         agent->ReadErr().find("snapshot while streaming:") == std::string::npos)
+    std::this_thread::sleep_for(100ms);
+  ASSERT_NE(agent->ReadErr().find("snapshot while streaming:"), std::string::npos)
+      << agent->ReadErr();
+  // The other table keeps flowing meanwhile.
+  Sql("INSERT INTO base VALUES (1, 'during')");
+  const auto flow_deadline = std::chrono::steady_clock::now() + 30s;
+  while (std::chrono::steady_clock::now() < flow_deadline &&
+         !emulator_->Dump("proj.replica.base").ok())
+    std::this_thread::sleep_for(100ms);
+  EXPECT_EQ(DumpLines("base").size(), 1u);
+  Sql("SELECT pg_drop_replication_slot('filler_0')");
+  Sql("DELETE FROM added WHERE id > 990");
+  CliResult v = VerifyEventually();
+  EXPECT_EQ(v.exit_code, 0) << v.out << v.err << agent->ReadErr();
+  EXPECT_NE(v.out.find("public.added -> replica.added: EQUAL"), std::string::npos) << v.out;
+  EXPECT_TRUE(WaitPhase("public.added", "ready"));
+  StopAgent(agent);
+}
+
 // snapshot.initial = skip: rows that exist before the slot are not copied, and no state is
 // written; later changes still arrive.
 TEST_F(RunSnapshotTest, InitialSkipCopiesNothing) {
