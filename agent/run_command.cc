@@ -52,6 +52,16 @@ spool::FsyncPolicy ToPolicy(FsyncMode m) {
   return spool::FsyncPolicy::kBatch;
 }
 
+// Encoded bytes per spool append: flush.batch_max_bytes, but at most a quarter of the spool
+// budget. An append that could not fit even in an otherwise empty spool would wait for
+// space forever (the budget counts compressed bytes, and a group compresses to at most
+// its raw size; one sealed segment plus the open one stay below half the budget).
+std::size_t SpoolGroupBytes(const AgentConfig& c) {
+  std::size_t bytes = c.flush.batch_max_bytes;
+  if (c.spool.budget_bytes > 0) bytes = std::min<std::size_t>(bytes, c.spool.budget_bytes / 4);
+  return std::max<std::size_t>(bytes, 1);
+}
+
 // SIGHUP: reads the configuration again from the same file, environment and flags. The
 // reloadable keys (docs/CONFIG.md) take effect at once; a change to any other key is named
 // and waits for a restart; a configuration with problems is refused as a whole.
@@ -86,7 +96,7 @@ void Reload(const std::vector<std::string>& args, AgentConfig* live, pipeline::C
     if (auto it = fresh->settings.find(key); it != fresh->settings.end())
       live->settings[key] = it->second;
   }
-  capture->SetReloadable(live->flush.batch_max_bytes, live->flush.batch_max_rows,
+  capture->SetReloadable(SpoolGroupBytes(*live), live->flush.batch_max_rows,
                          live->replication.heartbeat_interval);
   spdlog::info(
       "reload: applied (heartbeat_interval {} ms, batch_max_rows {}, batch_max_bytes "
@@ -164,7 +174,7 @@ int RunRunCommand(int argc, char** argv) {
   so_sync.min_chunk_pages = std::max<std::uint64_t>(1, config->snapshot.chunk_bytes / 8192);
   // Copied rows are spread over every flush worker, each with a queue of records: small
   // records keep that in-flight memory bounded (workers merge them into 4 MiB appends).
-  so_sync.batch_max_bytes = std::min<std::size_t>(1 << 20, config->flush.batch_max_bytes);
+  so_sync.batch_max_bytes = std::min<std::size_t>(1 << 20, SpoolGroupBytes(*config));
   so_sync.progress_bar =
       ::isatty(STDERR_FILENO) == 1 && config->runtime.log_format == LogFormat::kText;
   snapshot::TableSync table_sync(so_sync, &sync_states, &descriptors, spool->get(), &dead_letters,
@@ -215,7 +225,7 @@ int RunRunCommand(int argc, char** argv) {
   co.sql_dsn = config->source.ConnInfo();
   co.tables = config->tables;
   co.truncate = config->target.truncate;
-  co.group_max_bytes = config->flush.batch_max_bytes;
+  co.group_max_bytes = SpoolGroupBytes(*config);
   co.group_max_rows = config->flush.batch_max_rows;
   co.pass_messages = config->replication.logical_messages == LogicalMessageMode::kPass;
   co.heartbeat_interval = config->replication.heartbeat_interval;

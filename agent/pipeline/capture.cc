@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <thread>
 
 #include "common/lsn.h"
@@ -569,21 +570,30 @@ Status Capture::AppendGroup() {
       break;
     }
   }
-  bool has_batch = false;
-  for (const auto& r : group_)
-    has_batch |= std::holds_alternative<spool::RowBatch>(r);
-  if (!has_batch && complete != kInvalidLsn) {
-    // Only descriptor records: nothing marks completion, which is fine (no rows).
-  }
+  // A group of descriptor records only carries no completion mark, which is fine: it
+  // completes no rows, and PostgreSQL is only ever told the spool's durable LSN.
+  std::optional<std::chrono::steady_clock::time_point> paused_since;
   for (;;) {
-    auto pos = spool_->AppendGroup(group_);
+    auto pos = spool_->AppendGroup(group_);  // waits up to spool.budget_wait for space
     if (pos.ok()) break;
     if (pos.status().code() != Status::Code::kResourceExhausted) return pos.status();
-    metrics_->spool_paused->Set(1);
-    spdlog::warn("spool budget reached: reading paused until the flusher frees space");
+    if (!paused_since) {
+      paused_since = std::chrono::steady_clock::now();
+      metrics_->spool_paused->Set(1);
+      spdlog::warn("spool budget reached: reading paused until the flusher frees space ({})",
+                   pos.status().message());
+    }
+    // Not reading lets the walsender's socket fill; a status update now and then keeps it
+    // from ending the connection at wal_sender_timeout while we wait.
+    (void)stream_->SendStatusNow();
     if (cancel_->cancelled()) return Status::Aborted("cancelled while the spool was full");
   }
-  metrics_->spool_paused->Set(0);
+  if (paused_since) {
+    metrics_->spool_paused->Set(0);
+    spdlog::info(
+        "spool has room again: reading resumed after {:.1f} s",
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - *paused_since).count());
+  }
   if (complete != kInvalidLsn) appended_lsn_ = complete;
   skip_through_ = std::max(skip_through_, appended_lsn_);
   group_.clear();

@@ -259,6 +259,46 @@ TEST_F(RunE2eTest, SighupReloadsReloadableKeys) {
   EXPECT_EQ(agent->Wait(60s).exit_code, 0);
 }
 
+// BigQuery down and the spool budget full: the agent stops reading and says so, keeps the
+// replication connection alive meanwhile (status updates; wal_sender_timeout is 5 s here and
+// the pause lasts longer), and resumes by itself once the flusher frees space.
+TEST_F(RunE2eTest, SpoolBudgetPausesReadingThenResumes) {
+  WriteConfig("[spool]\nbudget = 2MiB\nsegment_size = 1MiB\n");
+  Sql("ALTER SYSTEM SET wal_sender_timeout = '5s'");
+  Sql("SELECT pg_reload_conf()");
+  Sql("CREATE TABLE blobs (id bigint PRIMARY KEY, v text)");
+  Sql("CREATE PUBLICATION e2e FOR ALL TABLES");
+  auto agent = StartAgent();
+  SetFaults(R"({"outage": true})");
+  // ~10 MB of poorly compressible rows: several times the budget.
+  for (int b = 0; b < 8; ++b) {
+    Sql("INSERT INTO blobs SELECT g, md5(g::text) || md5((g * 7)::text) || md5((g * 13)::text) "
+        "FROM generate_series(" +
+        std::to_string(b * 10000 + 1) + ", " + std::to_string(b * 10000 + 10000) + ") g");
+  }
+  bool paused = false;
+  for (int i = 0; i < 300 && !paused; ++i) {
+    paused = agent->ReadErr().find("spool budget reached") != std::string::npos;
+    if (!paused) std::this_thread::sleep_for(100ms);
+  }
+  ASSERT_TRUE(paused) << agent->ReadErr();
+  EXPECT_GT(RetainedWal(), 0);      // now, and only now, PostgreSQL retains WAL
+  std::this_thread::sleep_for(9s);  // well past wal_sender_timeout
+  SetFaults(R"({"outage": false})");
+  CliResult v = VerifyEventually(180s);
+  EXPECT_EQ(v.exit_code, 0) << v.out << v.err;
+  EXPECT_NE(v.out.find("public.blobs -> replica.blobs: EQUAL (source 80000 rows"),
+            std::string::npos)
+      << v.out;
+  const std::string log = agent->ReadErr();
+  EXPECT_NE(log.find("reading resumed after"), std::string::npos) << log;
+  EXPECT_EQ(log.find("replication resumed at"), std::string::npos)
+      << "the walsender dropped the connection during the pause:\n"
+      << log;
+  agent->Signal(SIGTERM);
+  EXPECT_EQ(agent->Wait(60s).exit_code, 0);
+}
+
 TEST_F(RunE2eTest, SigkillAndRestartLoseNothing) {
   Sql("CREATE TABLE t (id integer PRIMARY KEY, v integer, s text)");
   Sql("CREATE PUBLICATION e2e FOR ALL TABLES");
