@@ -342,9 +342,7 @@ TEST_F(ChaosTest, RandomKillsRestartsAndFaultsLoseNothing) {
 
   EXPECT_EQ(DeadLetters(), "") << "dead letters";
 
-  agent_->Signal(SIGTERM);
-  CliResult stopped = agent_->Wait(60s);
-  EXPECT_EQ(stopped.exit_code, 0) << stopped.err;
+  StopAgent(agent_);
 }
 
 }  // namespace

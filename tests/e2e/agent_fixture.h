@@ -7,6 +7,7 @@
 
 #include <gtest/gtest.h>
 #include <httplib.h>
+#include <signal.h>
 
 #include <chrono>
 #include <filesystem>
@@ -94,6 +95,13 @@ class AgentFixture : public ::testing::Test {
     auto p = std::make_unique<CliProcess>(std::vector<std::string>{"run", "--config", config_});
     if (wait) WaitStreaming(std::chrono::seconds(30));
     return p;
+  }
+
+  // SIGTERM, and the agent must stop cleanly (exit 0) within a minute.
+  void StopAgent(std::unique_ptr<CliProcess>& agent) {
+    agent->Signal(SIGTERM);
+    CliResult r = agent->Wait(std::chrono::seconds(60));
+    EXPECT_EQ(r.exit_code, 0) << agent->ReadErr();
   }
 
   // Polls `pg2bq verify` until it passes or `limit` is up; returns its last result.

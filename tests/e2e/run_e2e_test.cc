@@ -82,8 +82,7 @@ TEST_F(RunE2eTest, InsertsUpdatesDeletesKeyChangeToastTruncate) {
   EXPECT_EQ(dump->find("\"note\":null,\"qty\":1001"), std::string::npos) << dump->substr(0, 600);
   // Key change of a row with an unchanged TOASTed value, and the row deleted before the
   // agent reads the change (it is stopped): the old key must still be deleted.
-  agent->Signal(SIGTERM);
-  ASSERT_EQ(agent->Wait(60s).exit_code, 0);
+  StopAgent(agent);
   Sql("UPDATE orders SET id = 55555 WHERE id = 5");  // note is TOASTed and unchanged
   Sql("DELETE FROM orders WHERE id = 55555");
   Sql("UPDATE orders SET id = 66666 WHERE id = 6");
@@ -92,9 +91,7 @@ TEST_F(RunE2eTest, InsertsUpdatesDeletesKeyChangeToastTruncate) {
   v = VerifyEventually();
   EXPECT_EQ(v.exit_code, 0) << v.out << v.err;
   // A difference is reported (and verify fails) once the target is behind.
-  agent->Signal(SIGTERM);
-  CliResult stopped = agent->Wait(60s);
-  EXPECT_EQ(stopped.exit_code, 0) << stopped.err;
+  StopAgent(agent);
   CliResult status = RunCli({"status", "--config", config_}, 60s);
   EXPECT_EQ(status.exit_code, 0) << status.out << status.err;
   EXPECT_NE(status.out.find("tables: 2"), std::string::npos) << status.out;
@@ -108,8 +105,7 @@ TEST_F(RunE2eTest, InsertsUpdatesDeletesKeyChangeToastTruncate) {
   agent = StartAgent();
   v = VerifyEventually();
   EXPECT_EQ(v.exit_code, 0) << v.out << v.err;
-  agent->Signal(SIGTERM);
-  EXPECT_EQ(agent->Wait(60s).exit_code, 0);
+  StopAgent(agent);
 }
 
 // The walsender sends a commit once its WAL is flushed, before the committing session is
@@ -150,8 +146,7 @@ TEST_F(RunE2eTest, ToastReadBackWaitsUntilTheCommitIsVisible) {
   EXPECT_EQ(v.exit_code, 0) << v.out << v.err;
   EXPECT_NE(v.out.find("public.docs -> replica.docs: EQUAL (source 3 rows"), std::string::npos)
       << v.out;
-  agent->Signal(SIGTERM);
-  EXPECT_EQ(agent->Wait(60s).exit_code, 0);
+  StopAgent(agent);
 }
 
 // target.table_name names the BigQuery tables; run and verify agree on the names.
@@ -173,8 +168,7 @@ TEST_F(RunE2eTest, TableNameTemplate) {
             std::string::npos)
       << v.out;
   EXPECT_EQ(DumpLines("sales_orders_copy").size(), 50u);
-  agent->Signal(SIGTERM);
-  EXPECT_EQ(agent->Wait(60s).exit_code, 0);
+  StopAgent(agent);
 }
 
 // replication.logical_messages = pass: pg_logical_emit_message() payloads land in the
@@ -214,8 +208,7 @@ TEST_F(RunE2eTest, LogicalMessagesPassAndHeartbeat) {
   EXPECT_EQ(*moved, "t") << "no heartbeat wrote WAL";
   const bool confirmed = ConfirmedPast(*before);
   EXPECT_TRUE(confirmed) << "heartbeat WAL not confirmed";
-  agent->Signal(SIGTERM);
-  EXPECT_EQ(agent->Wait(60s).exit_code, 0);
+  StopAgent(agent);
 }
 
 // SIGHUP reloads the configuration: reloadable keys apply at once (here the heartbeat
@@ -255,8 +248,7 @@ TEST_F(RunE2eTest, SighupReloadsReloadableKeys) {
   Sql("INSERT INTO t VALUES (2)");  // still replicating into the original slot's target
   std::ofstream(config_, std::ios::trunc) << original;
   EXPECT_EQ(VerifyEventually().exit_code, 0);
-  agent->Signal(SIGTERM);
-  EXPECT_EQ(agent->Wait(60s).exit_code, 0);
+  StopAgent(agent);
 }
 
 // BigQuery down and the spool budget full: the agent stops reading and says so, keeps the
@@ -295,8 +287,7 @@ TEST_F(RunE2eTest, SpoolBudgetPausesReadingThenResumes) {
   EXPECT_EQ(log.find("replication resumed at"), std::string::npos)
       << "the walsender dropped the connection during the pause:\n"
       << log;
-  agent->Signal(SIGTERM);
-  EXPECT_EQ(agent->Wait(60s).exit_code, 0);
+  StopAgent(agent);
 }
 
 TEST_F(RunE2eTest, SigkillAndRestartLoseNothing) {
@@ -327,8 +318,7 @@ TEST_F(RunE2eTest, SigkillAndRestartLoseNothing) {
   CliResult v = VerifyEventually(90s);
   EXPECT_EQ(v.exit_code, 0) << v.out << v.err;
   // The slot is not held back once everything is flushed.
-  agent->Signal(SIGTERM);
-  EXPECT_EQ(agent->Wait(60s).exit_code, 0);
+  StopAgent(agent);
 }
 
 TEST_F(RunE2eTest, SchemaChangeMidStreamAllTypesAndKeylessTable) {
@@ -372,8 +362,7 @@ TEST_F(RunE2eTest, SchemaChangeMidStreamAllTypesAndKeylessTable) {
   EXPECT_EQ(events.size(), 3u);
   // Nothing was dead-lettered.
   EXPECT_EQ(DeadLetters(), "");
-  agent->Signal(SIGTERM);
-  EXPECT_EQ(agent->Wait(60s).exit_code, 0);
+  StopAgent(agent);
 }
 
 // BigQuery (the emulator) down during a write burst: the agent keeps draining the slot into
@@ -416,8 +405,7 @@ TEST_F(RunE2eTest, EmulatorOutageKeepsWalFlatThenDrains) {
       "outage: %d rows drained and verified in %.2f s (%.0f rows/s, includes retry "
       "backoff and verify polling)\n",
       kBatches * kRows, secs, kBatches * kRows / secs);
-  agent->Signal(SIGTERM);
-  EXPECT_EQ(agent->Wait(60s).exit_code, 0);
+  StopAgent(agent);
 }
 
 // Peak RSS (kB) of the `pg2bq run` process using config_, read from /proc.
@@ -477,8 +465,7 @@ TEST_F(RunE2eTest, TwoMillionRowTransactionMemoryBounded) {
       commit_s, ack_s, 2000000 / ack_s, rss_kb);
   ASSERT_GT(rss_kb, 0);
   EXPECT_LT(rss_kb, 256 * 1024) << "peak RSS above 256 MiB";
-  agent->Signal(SIGTERM);
-  EXPECT_EQ(agent->Wait(60s).exit_code, 0);
+  StopAgent(agent);
 }
 
 // Writes to unpublished tables (and an idle database) must not hold WAL behind the slot:
@@ -499,8 +486,7 @@ TEST_F(RunE2eTest, UnpublishedWritesDoNotHoldWal) {
   EXPECT_GE(retained, 0);
   EXPECT_LT(retained, 64 << 10) << "WAL of unpublished writes is held behind the slot";
   EXPECT_EQ(VerifyEventually().exit_code, 0);
-  agent->Signal(SIGTERM);
-  EXPECT_EQ(agent->Wait(60s).exit_code, 0);
+  StopAgent(agent);
 }
 
 // Chaos: a continuous mixed workload while the agent is SIGKILLed 30 times at random
@@ -568,8 +554,7 @@ TEST_F(RunE2eTest, ChaosKillsRestartsAndFaults) {
   CliResult v = VerifyEventually(120s);
   EXPECT_EQ(v.exit_code, 0) << v.out << v.err;
   EXPECT_EQ(DeadLetters(), "");
-  agent->Signal(SIGTERM);
-  EXPECT_EQ(agent->Wait(60s).exit_code, 0);
+  StopAgent(agent);
 }
 
 }  // namespace
