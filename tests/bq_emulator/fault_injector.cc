@@ -143,6 +143,8 @@ Status FaultInjector::Apply(const nlohmann::json& update) {
   if (update.contains("drop_stream_after"))
     drop_stream_after_ = update["drop_stream_after"].get<int>();
   if (update.contains("error_rates")) {
+    // An empty object switches every rate off; otherwise rates merge (0 removes one).
+    if (update["error_rates"].empty()) error_rates_.clear();
     for (const auto& [rpc, codes] : update["error_rates"].items()) {
       for (const auto& [code, rate] : codes.items()) {
         if (rate.get<double>() == 0) {

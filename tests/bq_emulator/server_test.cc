@@ -481,6 +481,11 @@ TEST_F(ServerTest, FaultInjection) {
   storage::WriteStream ws;
   EXPECT_EQ(stub_->GetWriteStream(&ctx, get, &ws).error_code(),
             grpc::StatusCode::RESOURCE_EXHAUSTED);
+  // "error_rates": {} switches every rate off (what a test means when it "clears" them).
+  Call("PUT", "/admin/faults", {{"error_rates", json::object()}}, &st);
+  EXPECT_EQ(st, 200);
+  grpc::ClientContext ctx2;
+  EXPECT_TRUE(stub_->GetWriteStream(&ctx2, get, &ws).ok());
   Call("PUT", "/admin/faults", {{"error_rates", {{"GetWriteStream", {{"BOGUS", 1.0}}}}}}, &st);
   EXPECT_EQ(st, 400);
   EXPECT_EQ(DumpRows("t").size(), 2u);
