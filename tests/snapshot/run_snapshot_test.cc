@@ -17,91 +17,31 @@
 #include <string>
 #include <thread>
 
-#include "tests/bq_emulator/emulator_process.h"
-#include "tests/integration/cli_runner.h"
-#include "tests/support/pg_test_cluster.h"
+#include "tests/e2e/agent_fixture.h"
 
 namespace pg2bq::testing {
 namespace {
 
 using namespace std::chrono_literals;
 
-class RunSnapshotTest : public ::testing::Test {
+class RunSnapshotTest : public AgentFixture {
  protected:
+  RunSnapshotTest() : AgentFixture("snap") {}
+
   void SetUp() override {
-    auto c = PgTestCluster::Start();
-    ASSERT_TRUE(c.ok()) << c.status().ToString();
-    pg_ = std::move(*c);
-    emulator_ = std::make_unique<bqemu::EmulatorProcess>(BQ_EMULATOR_BINARY, dir_.path() + "/bq");
-    Status s = emulator_->Start();
-    ASSERT_TRUE(s.ok()) << s.ToString();
-    config_ = dir_.path() + "/pg2bq.conf";
-    WriteConfig("");
+    AgentFixture::SetUp();
+    WriteSnapshotConfig("");
   }
-
-  void WriteConfig(const std::string& snapshot_section) {
-    std::ofstream f(config_);
-    f << "[source]\n"
-      << "host = " << pg_->host() << "\nport = " << pg_->port() << "\ndbname = postgres\n"
-      << "user = postgres\npassword = " << PgTestCluster::kPassword << "\n"
-      << "[replication]\nslot = snap\npublication = snap\n"
-      << "[target]\nproject = proj\ndataset = replica\ninsecure = true\n"
-      << "grpc_endpoint = " << emulator_->grpc_target() << "\n"
-      << "rest_endpoint = http://127.0.0.1:" << emulator_->http_port() << "\n"
-      << "[spool]\nfsync = batch\n"
-      << "[flush]\nparallelism = 2\n"
-      << "[snapshot]\nworkers = 3\npoll_interval = 500ms\n"
-      << snapshot_section << "[agent]\nstate_dir = " << dir_.path()
-      << "/state\nmetrics_address = 127.0.0.1:0\nshutdown_timeout = 20s\n";
-    f.close();
-    std::filesystem::permissions(
-        config_, std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
+  // The fixture's config plus a [snapshot] section: 3 workers, a fast publication poll,
+  // and `keys`.
+  void WriteSnapshotConfig(const std::string& keys) {
+    WriteConfig("[snapshot]\nworkers = 3\npoll_interval = 500ms\n" + keys);
   }
-
-  void Sql(const std::string& sql) {
-    Status s = pg_->Exec(sql);
-    ASSERT_TRUE(s.ok()) << s.ToString() << "\n" << sql;
-  }
-  std::string Value(const std::string& sql) {
-    auto v = pg_->QueryValue(sql);
-    EXPECT_TRUE(v.ok()) << v.status().ToString() << "\n" << sql;
-    return v.ok() ? *v : "";
-  }
-
-  std::unique_ptr<CliProcess> StartAgent() {
-    return std::make_unique<CliProcess>(std::vector<std::string>{"run", "--config", config_});
-  }
-  // Waits until the agent streams from its slot (after its copies).
-  bool WaitStreaming(std::chrono::seconds limit = 120s) {
-    const auto deadline = std::chrono::steady_clock::now() + limit;
-    while (std::chrono::steady_clock::now() < deadline) {
-      auto active = pg_->QueryValue(
-          "SELECT count(*) FROM pg_replication_slots WHERE slot_name = 'snap' AND active");
-      if (active.ok() && *active == "1") return true;
-      std::this_thread::sleep_for(50ms);
-    }
-    return false;
-  }
-
-  CliResult VerifyEventually(std::chrono::seconds limit = 90s) {
-    const auto deadline = std::chrono::steady_clock::now() + limit;
-    CliResult r;
-    do {
-      r = RunCli({"verify", "--config", config_}, 60s);
-      if (r.exit_code == 0) return r;
-      std::this_thread::sleep_for(300ms);
-    } while (std::chrono::steady_clock::now() < deadline);
-    return r;
-  }
-
-  std::vector<std::string> DumpLines(const std::string& table) {
-    auto out = emulator_->Dump("proj.replica." + table);
-    EXPECT_TRUE(out.ok()) << out.status().ToString();
-    std::vector<std::string> lines;
-    std::istringstream in(out.ok() ? *out : "");
-    for (std::string l; std::getline(in, l);)
-      if (!l.empty()) lines.push_back(l);
-    return lines;
+  // Starts the agent and waits until it streams (after its first-start copies).
+  std::unique_ptr<CliProcess> StartAgentAndWait() {
+    auto agent = StartAgent(/*wait=*/false);
+    EXPECT_TRUE(WaitStreaming(120s)) << agent->ReadErr();
+    return agent;
   }
 
   // The sync state JSON of a table (empty object when it has none).
@@ -123,30 +63,6 @@ class RunSnapshotTest : public ::testing::Test {
     }
     return false;
   }
-
-  void SetFaults(const std::string& body) {
-    httplib::Client c("127.0.0.1", emulator_->http_port());
-    auto r = c.Put("/admin/faults", body, "application/json");
-    ASSERT_TRUE(r && r->status == 200) << (r ? r->body : "no response");
-  }
-
-  std::string DeadLetters() {
-    std::ifstream dead(dir_.path() + "/state/dead_letters.jsonl");
-    std::stringstream text;
-    if (dead) text << dead.rdbuf();
-    return text.str();
-  }
-
-  void StopAgent(std::unique_ptr<CliProcess>& agent) {
-    agent->Signal(SIGTERM);
-    CliResult r = agent->Wait(60s);
-    EXPECT_EQ(r.exit_code, 0) << agent->ReadErr();
-  }
-
-  bqemu::TempDir dir_;
-  std::unique_ptr<PgTestCluster> pg_;
-  std::unique_ptr<bqemu::EmulatorProcess> emulator_;
-  std::string config_;
 };
 
 constexpr const char* kTypedColumns =
@@ -177,8 +93,7 @@ TEST_F(RunSnapshotTest, FirstStartCopiesEveryTypeThenStreams) {
   // Duplicate rows in a keyless table must stay distinct rows.
   Sql("INSERT INTO events SELECT 'k', 'same' FROM generate_series(1, 300)");
 
-  auto agent = StartAgent();
-  ASSERT_TRUE(WaitStreaming()) << agent->ReadErr();
+  auto agent = StartAgentAndWait();
   // After the snapshot: the same typed row streamed, and changes to copied rows.
   Sql(std::string("INSERT INTO typed VALUES (101, ") + kTypedValues + ")");
   Sql("UPDATE orders SET amount = -1 WHERE id <= 100");
@@ -221,8 +136,7 @@ TEST_F(RunSnapshotTest, FirstStartCopiesEveryTypeThenStreams) {
 
   // A restart copies nothing again.
   StopAgent(agent);
-  agent = StartAgent();
-  ASSERT_TRUE(WaitStreaming()) << agent->ReadErr();
+  agent = StartAgentAndWait();
   Sql("INSERT INTO orders VALUES (30001, 'after restart', 2)");
   v = VerifyEventually();
   EXPECT_EQ(v.exit_code, 0) << v.out << v.err;
@@ -250,8 +164,7 @@ TEST_F(RunSnapshotTest, TableAddedWhileRunningUnderWriteLoad) {
   Sql("CREATE PUBLICATION snap FOR TABLE base");
   Sql("INSERT INTO added SELECT g, g, 'pre' FROM generate_series(1, 100000) g");
   Sql("INSERT INTO added_log SELECT g FROM generate_series(1, 1000) g");
-  auto agent = StartAgent();
-  ASSERT_TRUE(WaitStreaming()) << agent->ReadErr();
+  auto agent = StartAgentAndWait();
 
   std::atomic<bool> stop{false};
   std::atomic<int> errors{0};
@@ -311,14 +224,14 @@ TEST_F(RunSnapshotTest, TableAddedWhileRunningUnderWriteLoad) {
 // (temporary slot's) snapshot, copies only the chunks not yet done, and misses nothing
 // committed meanwhile. Also `pg2bq snapshot --table` re-syncs a table on demand.
 TEST_F(RunSnapshotTest, KillMidCopyResumesPerChunkThenResyncOnDemand) {
-  WriteConfig("chunk_size = 64KiB\n");
+  WriteSnapshotConfig("chunk_size = 64KiB\n");
   Sql("CREATE TABLE big (id bigint PRIMARY KEY, pad text)");
   Sql("CREATE TABLE big_log (id bigint, pad text)");  // keyless
   Sql("CREATE PUBLICATION snap FOR ALL TABLES");
   Sql("INSERT INTO big SELECT g, repeat('x', 200) FROM generate_series(1, 200000) g");
   Sql("INSERT INTO big_log SELECT g, repeat('y', 200) FROM generate_series(1, 20000) g");
 
-  auto agent = StartAgent();
+  auto agent = StartAgent(/*wait=*/false);
   // Kill once some, but not all, chunks of `big` are durably copied.
   std::size_t done_at_kill = 0, total = 0;
   const auto deadline = std::chrono::steady_clock::now() + 120s;
@@ -349,8 +262,7 @@ TEST_F(RunSnapshotTest, KillMidCopyResumesPerChunkThenResyncOnDemand) {
   Sql("INSERT INTO big VALUES (500000, 'new')");
   Sql("INSERT INTO big_log VALUES (500000, 'new')");
 
-  agent = StartAgent();
-  ASSERT_TRUE(WaitStreaming()) << agent->ReadErr();
+  agent = StartAgentAndWait();
   CliResult v = VerifyEventually(120s);
   EXPECT_EQ(v.exit_code, 0) << v.out << v.err << agent->ReadErr();
   const std::string log = agent->ReadErr();
@@ -392,11 +304,11 @@ TEST_F(RunSnapshotTest, KillMidCopyResumesPerChunkThenResyncOnDemand) {
 // SIGTERM during the first-start copy: a clean stop (exit 0) that keeps the copy's progress;
 // the next start resumes it and the target ends equal.
 TEST_F(RunSnapshotTest, SigtermMidCopyStopsCleanlyAndResumes) {
-  WriteConfig("chunk_size = 64KiB\n");
+  WriteSnapshotConfig("chunk_size = 64KiB\n");
   Sql("CREATE TABLE big (id bigint PRIMARY KEY, pad text)");
   Sql("CREATE PUBLICATION snap FOR ALL TABLES");
   Sql("INSERT INTO big SELECT g, repeat('x', 200) FROM generate_series(1, 200000) g");
-  auto agent = StartAgent();
+  auto agent = StartAgent(/*wait=*/false);
   const auto deadline = std::chrono::steady_clock::now() + 120s;
   while (std::chrono::steady_clock::now() < deadline) {
     auto st = SyncState("public.big");
@@ -408,8 +320,7 @@ TEST_F(RunSnapshotTest, SigtermMidCopyStopsCleanlyAndResumes) {
   const auto st = SyncState("public.big");
   ASSERT_EQ(st.value("phase", ""), "copying") << st.dump() << agent->ReadErr();
   Sql("UPDATE big SET pad = 'changed' WHERE id % 500 = 0");
-  agent = StartAgent();
-  ASSERT_TRUE(WaitStreaming()) << agent->ReadErr();
+  agent = StartAgentAndWait();
   CliResult v = VerifyEventually(120s);
   EXPECT_EQ(v.exit_code, 0) << v.out << v.err << agent->ReadErr();
   EXPECT_NE(agent->ReadErr().find("snapshot public.big: resuming"), std::string::npos);
@@ -425,8 +336,7 @@ TEST_F(RunSnapshotTest, CopyFailureWhileStreamingIsRetried) {
   Sql("CREATE TABLE added (id bigint PRIMARY KEY, v text)");
   Sql("CREATE PUBLICATION snap FOR TABLE base");
   Sql("INSERT INTO added SELECT g, 'pre' FROM generate_series(1, 1000) g");
-  auto agent = StartAgent();
-  ASSERT_TRUE(WaitStreaming()) << agent->ReadErr();
+  auto agent = StartAgentAndWait();
   // Take every free slot.
   const int free_slots =
       std::stoi(Value("SELECT current_setting('max_replication_slots')::int - "
@@ -460,12 +370,11 @@ TEST_F(RunSnapshotTest, CopyFailureWhileStreamingIsRetried) {
 // snapshot.initial = skip: rows that exist before the slot are not copied, and no state is
 // written; later changes still arrive.
 TEST_F(RunSnapshotTest, InitialSkipCopiesNothing) {
-  WriteConfig("initial = skip\n");
+  WriteSnapshotConfig("initial = skip\n");
   Sql("CREATE TABLE t (id bigint PRIMARY KEY, v text)");
   Sql("CREATE PUBLICATION snap FOR ALL TABLES");
   Sql("INSERT INTO t SELECT g, 'pre' FROM generate_series(1, 100) g");
-  auto agent = StartAgent();
-  ASSERT_TRUE(WaitStreaming()) << agent->ReadErr();
+  auto agent = StartAgentAndWait();
   Sql("INSERT INTO t VALUES (1000, 'after')");
   const auto deadline = std::chrono::steady_clock::now() + 60s;
   while (std::chrono::steady_clock::now() < deadline && !emulator_->Dump("proj.replica.t").ok())
