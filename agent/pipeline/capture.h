@@ -39,11 +39,6 @@
 
 namespace pg2bq::agent::pipeline {
 
-// The relation id of pg2bq.logical_messages: 0 is never a PostgreSQL relation OID.
-inline constexpr Oid kLogicalMessagesRelation = 0;
-// The prefix of the agent's heartbeat messages (replication.heartbeat_interval).
-inline constexpr std::string_view kHeartbeatPrefix = "pg2bq_heartbeat";
-
 // Snapshot bootstrap of tables met while streaming (agent/snapshot/table_sync.h). The copy
 // runs in the reader thread between received batches, so a table's copied rows precede,
 // in the spool, every streamed change of it that is applied (docs/SNAPSHOT.md).
@@ -58,6 +53,11 @@ class TableSyncHook {
   // commit LSN from which its streamed changes apply (older ones are in the copy).
   virtual Result<std::vector<std::pair<Oid, Lsn>>> CopyPending() = 0;
 };
+
+// The relation id of pg2bq.logical_messages: 0 is never a PostgreSQL relation OID.
+inline constexpr Oid kLogicalMessagesRelation = 0;
+// The prefix of the agent's heartbeat messages (replication.heartbeat_interval).
+inline constexpr std::string_view kHeartbeatPrefix = "pg2bq_heartbeat";
 
 struct CaptureOptions {
   ReplicationStreamOptions stream;
