@@ -602,7 +602,9 @@ Status Capture::AppendGroup() {
 }
 
 Status Capture::RunTableSync() {
-  PG2BQ_ASSIGN_OR_RETURN(auto copied, options_.table_sync->CopyPending());
+  PG2BQ_ASSIGN_OR_RETURN(auto copied, options_.table_sync->CopyPending([this] {
+    (void)stream_->SendStatusNow();  // the slot is not read during the copy
+  }));
   for (const auto& [oid, lsn] : copied)
     apply_from_[oid] = lsn;
   return Status::Ok();

@@ -21,6 +21,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <unordered_map>
@@ -51,7 +52,10 @@ class TableSyncHook {
   // Called between received batches with no transaction open and nothing waiting to be
   // appended. Copies what needs copying into the spool; returns, per copied table, the
   // commit LSN from which its streamed changes apply (older ones are in the copy).
-  virtual Result<std::vector<std::pair<Oid, Lsn>>> CopyPending() = 0;
+  // `keepalive` is called now and then while a copy runs (the slot is not read meanwhile,
+  // so the reader sends a status update to keep the walsender from timing out).
+  virtual Result<std::vector<std::pair<Oid, Lsn>>> CopyPending(
+      const std::function<void()>& keepalive) = 0;
 };
 
 // The relation id of pg2bq.logical_messages: 0 is never a PostgreSQL relation OID.

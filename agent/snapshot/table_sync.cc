@@ -254,7 +254,10 @@ Status TableSync::CopyOne(const ExportedSnapshot& snap, const SourceTable& table
   o.policies = options_.policies;
   o.dead_letters = dead_letters_;
   o.progress_interval = options_.progress_interval;
-  o.on_progress = [this](const TableProgress& p) { ShowProgress(p); };
+  o.on_progress = [this](const TableProgress& p) {
+    ShowProgress(p);
+    if (keepalive_) keepalive_();
+  };
   {
     std::lock_guard lock(mu_);
     copying_now_.insert(rel.oid);
@@ -318,9 +321,15 @@ bool TableSync::NeedsCopy(Oid relation) {
   return true;
 }
 
-Result<std::vector<std::pair<Oid, Lsn>>> TableSync::CopyPending() {
+Result<std::vector<std::pair<Oid, Lsn>>> TableSync::CopyPending(
+    const std::function<void()>& keepalive) {
   const auto now = std::chrono::steady_clock::now();
   if (requested_.empty() && now < next_poll_) return std::vector<std::pair<Oid, Lsn>>{};
+  keepalive_ = keepalive;
+  struct Forget {
+    std::function<void()>* f;
+    ~Forget() { *f = nullptr; }
+  } forget{&keepalive_};
   next_poll_ = now + options_.poll_interval;
   std::vector<Named> tables;
   Status copied = [&]() -> Status {

@@ -84,7 +84,8 @@ class TableSync : public pipeline::TableSyncHook {
 
   // TableSyncHook (reader thread).
   bool NeedsCopy(Oid relation) override;
-  Result<std::vector<std::pair<Oid, Lsn>>> CopyPending() override;
+  Result<std::vector<std::pair<Oid, Lsn>>> CopyPending(
+      const std::function<void()>& keepalive) override;
 
  private:
   struct Named {
@@ -116,6 +117,7 @@ class TableSync : public pipeline::TableSyncHook {
   std::vector<Oid> requested_;  // met in a Relation message, to copy at the next CopyPending
   std::chrono::steady_clock::time_point next_poll_{};
   std::uint64_t temp_slots_ = 0;
+  std::function<void()> keepalive_;  // set during CopyPending, called with each progress report
 
   std::mutex mu_;                        // states_ writes racing the flusher's callback
   std::set<std::uint32_t> copying_now_;  // CopyTable owns these tables' state files

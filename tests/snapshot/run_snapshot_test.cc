@@ -385,5 +385,40 @@ TEST_F(RunSnapshotTest, InitialSkipCopiesNothing) {
   StopAgent(agent);
 }
 
+// A copy made while streaming holds the reader (the slot is not read meanwhile). Here it
+// waits on a full spool during an outage for longer than wal_sender_timeout: the reader's
+// status updates keep the replication connection, and the table ends equal.
+TEST_F(RunSnapshotTest, LongCopyWhileStreamingKeepsTheReplicationConnection) {
+  WriteConfig(
+      "[spool]\nbudget = 2MiB\nsegment_size = 1MiB\n"
+      "[snapshot]\nworkers = 2\npoll_interval = 500ms\n");
+  Sql("ALTER SYSTEM SET wal_sender_timeout = '10s'");
+  Sql("SELECT pg_reload_conf()");
+  Sql("CREATE TABLE first (id int PRIMARY KEY)");
+  Sql("CREATE PUBLICATION snap FOR TABLE first");
+  auto agent = StartAgentAndWait();
+  Sql("CREATE TABLE big (id bigint PRIMARY KEY, v text)");
+  Sql("INSERT INTO big SELECT g, md5(g::text) || md5((g * 7)::text) || md5((g * 13)::text) "
+      "FROM generate_series(1, 60000) g");
+  SetFaults(R"({"outage": true})");
+  Sql("ALTER PUBLICATION snap ADD TABLE big");
+  bool copying = false;
+  for (int i = 0; i < 300 && !copying; ++i) {
+    copying = agent->ReadErr().find("to copy while streaming") != std::string::npos;
+    if (!copying) std::this_thread::sleep_for(100ms);
+  }
+  ASSERT_TRUE(copying) << agent->ReadErr();
+  std::this_thread::sleep_for(15s);  // the copy waits for spool space: well past the timeout
+  SetFaults(R"({"outage": false})");
+  CliResult v = VerifyEventually(180s);
+  EXPECT_EQ(v.exit_code, 0) << v.out << v.err;
+  EXPECT_NE(v.out.find("public.big -> replica.big: EQUAL (source 60000 rows"), std::string::npos)
+      << v.out;
+  EXPECT_EQ(agent->ReadErr().find("replication resumed at"), std::string::npos)
+      << "the walsender dropped the connection during the copy:\n"
+      << agent->ReadErr();
+  StopAgent(agent);
+}
+
 }  // namespace
 }  // namespace pg2bq::testing
