@@ -640,6 +640,16 @@ Status Capture::Run() {
       s = decoder_->Decode(m.wal_start, m.payload);
       if (!s.ok()) break;
     }
+    if (!s.ok() && s.code() == Status::Code::kUnavailable && !cancel_->cancelled()) {
+      // The source went away while a change was being handled (e.g. PostgreSQL restarted
+      // during an unchanged-TOAST read-back). Like a dropped replication connection: the
+      // next Next() reconnects with backoff, the decoder is reset and the open transaction
+      // rolled back; PostgreSQL resends everything not confirmed.
+      spdlog::warn("source unavailable while handling changes ({}); reconnecting", s.ToString());
+      sql_.reset();
+      stream_->Close();
+      continue;
+    }
     if (!s.ok()) {
       result = s;
       break;

@@ -290,6 +290,37 @@ TEST_F(RunE2eTest, SpoolBudgetPausesReadingThenResumes) {
   StopAgent(agent);
 }
 
+// PostgreSQL restarts (immediate) while the reader is inside a change, here waiting for a
+// commit to become visible before an unchanged-TOAST read-back: the agent reconnects and
+// carries on (PostgreSQL resends the transaction) instead of exiting.
+TEST_F(RunE2eTest, SourceRestartDuringReadBackIsRidden) {
+  Sql("CREATE TABLE docs (id bigint PRIMARY KEY, rev integer, body text)");
+  Sql("CREATE PUBLICATION e2e FOR ALL TABLES");
+  auto agent = StartAgent();
+  Sql("INSERT INTO docs SELECT g, 0, (SELECT string_agg(md5((i + g)::text), '') FROM "
+      "generate_series(1, 150) i) FROM generate_series(1, 3) g");
+  ASSERT_EQ(VerifyEventually().exit_code, 0);
+  Sql("ALTER SYSTEM SET synchronous_standby_names = 'nobody'");
+  Sql("SELECT pg_reload_conf()");
+  auto session = pg_->Connect();
+  ASSERT_TRUE(session.ok()) << session.status().ToString();
+  std::thread writer([&] {
+    // Held by synchronous replication: decoded, not yet visible; ends with the restart.
+    (void)session->Exec("UPDATE docs SET id = 100 WHERE id = 1");
+  });
+  std::this_thread::sleep_for(3s);  // the agent now waits for the commit to become visible
+  Sql("ALTER SYSTEM RESET synchronous_standby_names");  // for after the restart
+  Status restarted = pg_->Restart("immediate");
+  ASSERT_TRUE(restarted.ok()) << restarted.ToString();
+  writer.join();
+  CliResult v = VerifyEventually(120s);
+  EXPECT_EQ(v.exit_code, 0) << v.out << v.err;
+  EXPECT_NE(v.out.find("public.docs -> replica.docs: EQUAL (source 3 rows"), std::string::npos)
+      << v.out;
+  EXPECT_TRUE(agent->Wait(0s).timed_out) << "the agent exited:\n" << agent->ReadErr();
+  EXPECT_NE(agent->ReadErr().find("reconnecting"), std::string::npos) << agent->ReadErr();
+}
+
 TEST_F(RunE2eTest, SigkillAndRestartLoseNothing) {
   Sql("CREATE TABLE t (id integer PRIMARY KEY, v integer, s text)");
   Sql("CREATE PUBLICATION e2e FOR ALL TABLES");
