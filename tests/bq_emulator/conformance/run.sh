@@ -9,7 +9,7 @@ script="$2"
 shift 2
 mkdir -p "$work_dir"
 # Reinstall only when the pinned versions changed; flock keeps parallel ctest
-# runs from installing into the same folder at once.
+# runs from installing (or copying the scripts) into the same folder at once.
 (
   flock -w 600 9 || { echo "timed out waiting for npm install lock" >&2; exit 1; }
   if ! cmp -s "$src_dir/package-lock.json" "$work_dir/package-lock.json" ||
@@ -17,7 +17,8 @@ mkdir -p "$work_dir"
     cp "$src_dir/package.json" "$src_dir/package-lock.json" "$work_dir/"
     (cd "$work_dir" && timeout 600 npm ci --no-audit --no-fund --loglevel=error)
   fi
+  # Under the lock too: two scripts copying the same new files at once race (cp: File exists).
+  cp "$src_dir"/*.js "$work_dir/"
 ) 9>"$work_dir/.npm-install.lock"
-cp "$src_dir"/*.js "$work_dir/"
 cd "$work_dir"
 exec timeout 600 node "$work_dir/$(basename "$script")" "$@"
