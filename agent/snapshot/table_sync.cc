@@ -162,13 +162,7 @@ Status TableSync::Bootstrap() {
   if (tables.empty()) return Status::Ok();
   spdlog::info("{} table(s) to copy before streaming (unfinished, requested or new)",
                tables.size());
-  const std::string slot =
-      options_.slot + "_sync_" + std::to_string(::getpid()) + "_" + std::to_string(++temp_slots_);
-  PG2BQ_ASSIGN_OR_RETURN(
-      auto snap, ExportedSnapshot::Create(options_.dsn, slot, true, options_.timeout, cancel_));
-  PG2BQ_RETURN_IF_ERROR(CopyTables(*snap, tables));
-  snap->Release();
-  return Status::Ok();
+  return CopyAtTemporarySnapshot(tables);
 }
 
 Status TableSync::CopyTables(const ExportedSnapshot& snap, const std::vector<Named>& tables) {
@@ -321,6 +315,18 @@ bool TableSync::NeedsCopy(Oid relation) {
   return true;
 }
 
+// A temporary slot's exported snapshot (its consistent point is the copies' snapshot LSN),
+// held while `tables` are copied in it.
+Status TableSync::CopyAtTemporarySnapshot(const std::vector<Named>& tables) {
+  const std::string slot =
+      options_.slot + "_sync_" + std::to_string(::getpid()) + "_" + std::to_string(++temp_slots_);
+  PG2BQ_ASSIGN_OR_RETURN(
+      auto snap, ExportedSnapshot::Create(options_.dsn, slot, true, options_.timeout, cancel_));
+  PG2BQ_RETURN_IF_ERROR(CopyTables(*snap, tables));
+  snap->Release();
+  return Status::Ok();
+}
+
 Result<std::vector<std::pair<Oid, Lsn>>> TableSync::CopyPending(
     const std::function<void()>& keepalive) {
   const auto now = std::chrono::steady_clock::now();
@@ -337,13 +343,7 @@ Result<std::vector<std::pair<Oid, Lsn>>> TableSync::CopyPending(
     if (tables.empty()) return Status::Ok();
     spdlog::info("{} table(s) to copy while streaming (added to the publication or requested)",
                  tables.size());
-    const std::string slot =
-        options_.slot + "_sync_" + std::to_string(::getpid()) + "_" + std::to_string(++temp_slots_);
-    PG2BQ_ASSIGN_OR_RETURN(
-        auto snap, ExportedSnapshot::Create(options_.dsn, slot, true, options_.timeout, cancel_));
-    PG2BQ_RETURN_IF_ERROR(CopyTables(*snap, tables));
-    snap->Release();
-    return Status::Ok();
+    return CopyAtTemporarySnapshot(tables);
   }();
   if (!copied.ok()) {
     if (cancel_ != nullptr && cancel_->cancelled()) return copied;

@@ -102,6 +102,7 @@ class TableSync : public pipeline::TableSyncHook {
   // Copies `tables` at `snap` (catalog read inside the snapshot): one-chunk tables side by
   // side, larger ones one after the other with every worker.
   Status CopyTables(const ExportedSnapshot& snap, const std::vector<Named>& tables);
+  Status CopyAtTemporarySnapshot(const std::vector<Named>& tables);
   Status CopyOne(const ExportedSnapshot& snap, const SourceTable& table, std::uint32_t workers);
   Status MarkReady(std::uint32_t oid, Lsn hold_from);
   void ShowProgress(const TableProgress& p);

@@ -42,6 +42,21 @@ class RunE2eTest : public AgentFixture {
     }
     return false;
   }
+  // Table docs (3 rows, each with a TOASTed body), published, and the agent streaming it.
+  std::unique_ptr<CliProcess> StartAgentWithToastedDocs() {
+    Sql("CREATE TABLE docs (id bigint PRIMARY KEY, rev integer, body text)");
+    Sql("CREATE PUBLICATION e2e FOR ALL TABLES");
+    auto agent = StartAgent();
+    Sql("INSERT INTO docs SELECT g, 0, (SELECT string_agg(md5((i + g)::text), '') FROM "
+        "generate_series(1, 150) i) FROM generate_series(1, 3) g");
+    return agent;
+  }
+  // Synchronous replication to a standby that never connects: from now on a commit is
+  // flushed (so decoded) but waits, invisible to other sessions, until this is reset.
+  void HoldCommitsInvisible() {
+    Sql("ALTER SYSTEM SET synchronous_standby_names = 'nobody'");
+    Sql("SELECT pg_reload_conf()");
+  }
   std::uint64_t SpoolBytes() {
     std::uint64_t total = 0;
     std::error_code ec;
@@ -114,15 +129,10 @@ TEST_F(RunE2eTest, InsertsUpdatesDeletesKeyChangeToastTruncate) {
 // unchanged) whose new key a read-back cannot see yet. The agent must wait for visibility
 // rather than conclude that the new key is gone (the chaos test's lost rows).
 TEST_F(RunE2eTest, ToastReadBackWaitsUntilTheCommitIsVisible) {
-  Sql("CREATE TABLE docs (id bigint PRIMARY KEY, rev integer, body text)");
-  Sql("CREATE PUBLICATION e2e FOR ALL TABLES");
-  auto agent = StartAgent();
-  Sql("INSERT INTO docs SELECT g, 0, (SELECT string_agg(md5((i + g)::text), '') FROM "
-      "generate_series(1, 150) i) FROM generate_series(1, 3) g");
+  auto agent = StartAgentWithToastedDocs();
   ASSERT_EQ(VerifyEventually().exit_code, 0);
 
-  Sql("ALTER SYSTEM SET synchronous_standby_names = 'nobody'");
-  Sql("SELECT pg_reload_conf()");
+  HoldCommitsInvisible();
   auto session = pg_->Connect();
   ASSERT_TRUE(session.ok()) << session.status().ToString();
   std::atomic<bool> committed{false};
@@ -294,14 +304,9 @@ TEST_F(RunE2eTest, SpoolBudgetPausesReadingThenResumes) {
 // commit to become visible before an unchanged-TOAST read-back: the agent reconnects and
 // carries on (PostgreSQL resends the transaction) instead of exiting.
 TEST_F(RunE2eTest, SourceRestartDuringReadBackIsRidden) {
-  Sql("CREATE TABLE docs (id bigint PRIMARY KEY, rev integer, body text)");
-  Sql("CREATE PUBLICATION e2e FOR ALL TABLES");
-  auto agent = StartAgent();
-  Sql("INSERT INTO docs SELECT g, 0, (SELECT string_agg(md5((i + g)::text), '') FROM "
-      "generate_series(1, 150) i) FROM generate_series(1, 3) g");
+  auto agent = StartAgentWithToastedDocs();
   ASSERT_EQ(VerifyEventually().exit_code, 0);
-  Sql("ALTER SYSTEM SET synchronous_standby_names = 'nobody'");
-  Sql("SELECT pg_reload_conf()");
+  HoldCommitsInvisible();
   auto session = pg_->Connect();
   ASSERT_TRUE(session.ok()) << session.status().ToString();
   std::thread writer([&] {
