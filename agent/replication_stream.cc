@@ -1,6 +1,8 @@
 #include "agent/replication_stream.h"
 
 #include <libpq-fe.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <spdlog/spdlog.h>
 #include <sys/socket.h>
@@ -223,13 +225,8 @@ Status ReplicationStream::StartReplication() {
   if (PQresultStatus(res.get()) != PGRES_COPY_BOTH) {
     return Status::Internal("START_REPLICATION did not enter COPY BOTH mode at " + conn_->where());
   }
-  if (options_.socket_receive_buffer > 0) {
-    int size = options_.socket_receive_buffer;
-    // The kernel caps this at net.core.rmem_max; best effort.
-    (void)setsockopt(conn_->socket(), SOL_SOCKET, SO_RCVBUF, &size, sizeof(size));
-  }
+  SizeReceiveBuffer();
   copy_active_ = true;
-  low_water_set_ = 1;
   busy_ = false;
   started_at_ = from;
   last_status_ = Clock::now();
@@ -375,15 +372,29 @@ Status ReplicationStream::WaitReadable(Clock::time_point until, bool* readable) 
   return Status::Ok();
 }
 
-Status ReplicationStream::SetLowWater(int bytes) {
-  if (bytes == low_water_set_) return Status::Ok();
-  // SO_RCVLOWAT: poll() reports the socket readable only once this many bytes are
-  // queued (the kernel still wakes us early if the receive window is about to close).
-  if (setsockopt(conn_->socket(), SOL_SOCKET, SO_RCVLOWAT, &bytes, sizeof(bytes)) != 0) {
-    return Status::IoError(std::string("setsockopt(SO_RCVLOWAT): ") + strerror(errno));
+int ReplicationStream::socket_receive_buffer() const {
+  if (!conn_) return 0;
+  int size = 0;
+  socklen_t len = sizeof(size);
+  if (getsockopt(conn_->socket(), SOL_SOCKET, SO_RCVBUF, &size, &len) != 0) return 0;
+  return size;
+}
+
+void ReplicationStream::SizeReceiveBuffer() {
+  int size = options_.socket_receive_buffer;
+  if (size == ReplicationStreamOptions::kAutoReceiveBuffer) {
+    // A small buffer only pays on a short round trip: throughput is capped at
+    // window / RTT, which for ~100 KiB over a 1 ms link is still ~100 MB/s.
+    tcp_info info{};
+    socklen_t len = sizeof(info);
+    const bool tcp = getsockopt(conn_->socket(), IPPROTO_TCP, TCP_INFO, &info, &len) == 0;
+    size = tcp && info.tcpi_rtt < 1000 ? ReplicationStreamOptions::kSmallReceiveBuffer : 0;
+    spdlog::debug("replication socket: {}, receive buffer {}",
+                  tcp ? "TCP round trip " + std::to_string(info.tcpi_rtt) + " us" : "not TCP",
+                  size > 0 ? std::to_string(size) + " bytes" : "autotuned");
   }
-  low_water_set_ = bytes;
-  return Status::Ok();
+  // The kernel caps this at net.core.rmem_max; best effort.
+  if (size > 0) (void)setsockopt(conn_->socket(), SOL_SOCKET, SO_RCVBUF, &size, sizeof(size));
 }
 
 Status ReplicationStream::Next(ReplicationBatch* batch, std::chrono::milliseconds timeout) {
@@ -398,28 +409,30 @@ Status ReplicationStream::Next(ReplicationBatch* batch, std::chrono::millisecond
     }
     Status s;
     if (Clock::now() - last_status_ >= options_.status_interval) s = SendStatus(false);
+    // Data was flowing at the last read: let the walsender fill the socket before the
+    // next one (see the header), but never sleep past the caller's deadline.
+    if (s.ok() && busy_ && options_.read_pause.count() > 0) {
+      const auto next_read = std::min(deadline, last_read_ + options_.read_pause);
+      const auto now = Clock::now();
+      if (now < next_read &&
+          !SleepInterruptible(
+              std::chrono::duration_cast<std::chrono::microseconds>(next_read - now))) {
+        return Status::Aborted("cancelled");
+      }
+    }
     bool got = false;
     if (s.ok()) s = Drain(batch, &got);
     if (s.ok() && !batch->messages.empty()) {
       busy_ = true;
+      last_read_ = Clock::now();
       return Status::Ok();
     }
+    busy_ = false;
     if (s.ok() && Clock::now() >= deadline) return Status::Ok();
-    // Wait for data. While data flows, wake only once `read_low_water` bytes are
-    // queued (or `coalesce` passed): the walsender sends into a socket nobody sleeps
-    // on, and we read many messages per wakeup. When idle, wake on the first byte.
-    const bool coalescing = busy_ && options_.read_low_water > 1 && options_.coalesce.count() > 0;
-    if (s.ok()) s = SetLowWater(coalescing ? options_.read_low_water : 1);
+    // Idle: wake on the first byte.
     if (s.ok()) {
-      auto until = std::min(deadline, last_status_ + options_.status_interval);
-      if (coalescing) {
-        until = std::min(
-            until, Clock::now() + std::chrono::duration_cast<Clock::duration>(options_.coalesce));
-      }
       bool readable = false;
-      s = WaitReadable(until, &readable);
-      // Less than the low-water mark arrived in time: the stream is slow or idle.
-      if (s.ok() && !readable && coalescing) busy_ = false;
+      s = WaitReadable(std::min(deadline, last_status_ + options_.status_interval), &readable);
     }
     if (!s.ok()) {
       if (s.code() != Status::Code::kUnavailable || !options_.reconnect) return s;

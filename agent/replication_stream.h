@@ -11,11 +11,12 @@
 //   }
 //
 // The loop is modelled on pg_recvlogical.c, with one difference that matters for
-// speed: Next() drains everything the socket holds in one go, and while data keeps
-// coming it does not wake for every message: poll() waits for a low-water mark of
-// queued bytes (SO_RCVLOWAT, options.read_low_water) or a short timeout
-// (options.coalesce). The walsender then sends into a socket nobody sleeps on, and
-// we read it in large chunks.
+// speed: while data keeps coming, Next() reads the socket at most every
+// `read_pause` (and drains everything it holds), and on a low-latency link the
+// socket's receive buffer is kept small. Between reads the receive window closes,
+// so the walsender's per-message send() calls append to one unsent TCP segment
+// instead of each pushing a ~200-byte segment through the loopback stack; the
+// walsender spends far less CPU per change (bench/RESULTS.md, stream; docs/REPLICATION.md).
 //
 // Confirmation: standby status updates carry exactly the written/flushed/applied
 // LSNs the caller reported. The stream never advances them on its own; the slot's
@@ -59,15 +60,16 @@ struct ReplicationStreamOptions {
   std::chrono::milliseconds status_interval{10000};
   std::chrono::milliseconds connect_timeout{15000};
   std::chrono::milliseconds command_timeout{60000};
-  // While messages keep arriving, wake only when this many bytes are queued on the
-  // socket (SO_RCVLOWAT) or `coalesce` has passed, whichever is first. 0 or 1 = wake
-  // per message, like pg_recvlogical.
-  int read_low_water = 16 << 10;
-  std::chrono::microseconds coalesce{2000};
-  // SO_RCVBUF for the replication socket (0 = the kernel's autotuning, the default).
-  // Measured (bench/RESULTS.md, stream): a fixed 4 MiB buffer made the walsender spend
-  // ~25% more CPU per change than autotuning, with either read strategy.
-  int socket_receive_buffer = 0;
+  // While messages keep arriving, read the socket at most this often (0 = whenever
+  // data is there, like pg_recvlogical).
+  std::chrono::microseconds read_pause{500};
+  // SO_RCVBUF of the replication socket. kAutoReceiveBuffer: kSmallReceiveBuffer when
+  // the link's round trip is under 1 ms (TCP_INFO; loopback, same host or LAN), the
+  // kernel's autotuning otherwise (a small window would cap a long link's throughput);
+  // 0: always autotuning; > 0: this size.
+  static constexpr int kAutoReceiveBuffer = -1;
+  static constexpr int kSmallReceiveBuffer = 96 << 10;
+  int socket_receive_buffer = kAutoReceiveBuffer;
   // Stop filling a batch at this many payload bytes (the rest stays buffered).
   std::size_t max_batch_bytes = 8 << 20;
 
@@ -152,6 +154,8 @@ class ReplicationStream {
   const ReplicationCounters& counters() const { return counters_; }
   // PID of the walsender serving this stream (for benchmarks).
   int backend_pid() const;
+  // SO_RCVBUF as the kernel reports it (Linux doubles what was set); 0 when not connected.
+  int socket_receive_buffer() const;
 
  private:
   Status Connect();
@@ -166,7 +170,7 @@ class ReplicationStream {
   Status Reconnect(const Status& why);
   Status WaitReadable(std::chrono::steady_clock::time_point until, bool* readable);
   bool SleepInterruptible(std::chrono::microseconds d);
-  Status SetLowWater(int bytes);
+  void SizeReceiveBuffer();
 
   ReplicationStreamOptions options_;
   const Cancellation* cancel_;
@@ -179,8 +183,8 @@ class ReplicationStream {
   Lsn applied_ = kInvalidLsn;
   Lsn started_at_ = kInvalidLsn;
   std::chrono::steady_clock::time_point last_status_{};
-  bool busy_ = false;      // the last read found data: coalesce the next wait
-  int low_water_set_ = 1;  // current SO_RCVLOWAT
+  bool busy_ = false;  // the last read found data: pace the next one
+  std::chrono::steady_clock::time_point last_read_{};
   ReplicationCounters counters_;
   std::mt19937_64 rng_;
 };

@@ -171,8 +171,7 @@ int RunStreamCommand(int argc, char** argv) {
   std::vector<std::string> publications;
   int proto_version = 2;
   double status_interval_s = 10;
-  long coalesce_us = -1;
-  int low_water = -1;
+  long read_pause_us = -1;
   long rcvbuf = -1;
   po::options_description desc(kUsage);
   // clang-format off
@@ -201,13 +200,12 @@ int RunStreamCommand(int argc, char** argv) {
     ("no-messages", "do not ask for logical decoding messages")
     ("status-interval", po::value(&status_interval_s)->value_name("SECONDS"),
      "standby status update interval (default 10)")
-    ("read-low-water", po::value(&low_water)->value_name("BYTES"),
-     "while data flows, wake to read only once this many bytes are queued on the socket "
-     "(default 16384; 0 wakes per message like pg_recvlogical)")
-    ("coalesce-us", po::value(&coalesce_us)->value_name("MICROS"),
-     "...or once this long has passed (default 2000)")
+    ("read-pause-us", po::value(&read_pause_us)->value_name("MICROS"),
+     "while data flows, read the socket at most this often (default 500; 0 reads whenever "
+     "data is there, like pg_recvlogical)")
     ("socket-receive-buffer", po::value(&rcvbuf)->value_name("BYTES"),
-     "SO_RCVBUF of the replication socket (default 0: the kernel's autotuning)")
+     "SO_RCVBUF of the replication socket (default -1: 96 KiB when the round trip is under "
+     "1 ms, else the kernel's autotuning; 0: always autotuning)")
     ("log-level", po::value(&log_level), "debug|info|warn|error (default info)");
   // clang-format on
   po::variables_map vm;
@@ -251,6 +249,7 @@ int RunStreamCommand(int argc, char** argv) {
     start_lsn = *l;
   }
   if (status_interval_s <= 0) return usage_error("--status-interval must be positive");
+  if (rcvbuf < -1) return usage_error("--socket-receive-buffer must be -1, 0 or a size in bytes");
 
   auto logger = spdlog::stderr_color_mt("pg2bq-stream");
   spdlog::set_default_logger(logger);
@@ -278,9 +277,8 @@ int RunStreamCommand(int argc, char** argv) {
   opts.create_publication = vm.count("create-publication") > 0;
   opts.start_lsn = start_lsn;
   opts.status_interval = std::chrono::milliseconds(static_cast<long>(status_interval_s * 1000));
-  if (coalesce_us >= 0) opts.coalesce = std::chrono::microseconds(coalesce_us);
-  if (low_water >= 0) opts.read_low_water = low_water;
-  if (rcvbuf >= 0) opts.socket_receive_buffer = static_cast<int>(rcvbuf);
+  if (read_pause_us >= 0) opts.read_pause = std::chrono::microseconds(read_pause_us);
+  opts.socket_receive_buffer = static_cast<int>(rcvbuf);
 
   ReplicationStream stream(opts, &cancel);
   TypeCatalog catalog(dsn, &cancel);

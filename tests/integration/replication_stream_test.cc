@@ -129,6 +129,53 @@ TEST_F(ReplicationStreamTest, ConfirmsOnlyCallerGivenFlushLsn) {
   EXPECT_EQ(ConfirmedFlush(), FormatLsn(durable));
 }
 
+// While data keeps coming, reads are paced `read_pause` apart (the walsender's sends
+// then coalesce), nothing is lost, and on loopback the receive buffer is the small one.
+TEST_F(ReplicationStreamTest, PacesReadsWhileDataFlowsOnASmallLoopbackBuffer) {
+  auto o = Options();
+  o.read_pause = 300ms;
+  o.max_batch_bytes = 32 << 10;  // several reads' worth of data
+  ReplicationStream stream(o, &cancel_);
+  ASSERT_TRUE(stream.Start().ok());
+  // Linux reports twice the size that was set.
+  EXPECT_EQ(stream.socket_receive_buffer(), 2 * ReplicationStreamOptions::kSmallReceiveBuffer);
+  ASSERT_TRUE(pg_->Exec("INSERT INTO t SELECT generate_series(1, 5000)").ok());
+  Collector collector;
+  auto decoder = std::make_unique<PgoutputDecoder>(&collector);
+  ReplicationBatch batch;
+  std::vector<std::chrono::steady_clock::time_point> reads;
+  const auto deadline = std::chrono::steady_clock::now() + 60s;
+  while (collector.ids.size() < 5000 && std::chrono::steady_clock::now() < deadline) {
+    ASSERT_TRUE(stream.Next(&batch, 5s).ok());
+    if (batch.messages.empty()) continue;
+    reads.push_back(std::chrono::steady_clock::now());
+    for (const auto& m : batch.messages)
+      ASSERT_TRUE(decoder->Decode(m.wal_start, m.payload).ok());
+  }
+  ASSERT_EQ(collector.ids.size(), 5000u);
+  EXPECT_EQ(collector.ids.back(), "5000");
+  ASSERT_GE(reads.size(), 3u);
+  for (std::size_t i = 1; i < reads.size(); ++i) {
+    EXPECT_GE(reads[i] - reads[i - 1], 290ms) << "read " << i << " came early";
+  }
+
+  // 0 leaves the buffer to the kernel; a size is taken as given.
+  stream.Close();
+  for (int size : {0, 300000}) {
+    auto fixed = Options();
+    fixed.socket_receive_buffer = size;
+    ReplicationStream other(fixed, &cancel_);
+    Status started = other.Start();
+    ASSERT_TRUE(started.ok()) << started.ToString();
+    if (size > 0) {
+      EXPECT_EQ(other.socket_receive_buffer(), 2 * size);
+    } else {
+      EXPECT_NE(other.socket_receive_buffer(), 2 * ReplicationStreamOptions::kSmallReceiveBuffer);
+    }
+    other.Close();
+  }
+}
+
 // wal_sender_timeout is 3 s and our interval 60 s: only answering the server's
 // reply-requested keepalives keeps the connection alive.
 TEST_F(ReplicationStreamTest, AnswersKeepalivesThatRequestAReply) {
