@@ -141,7 +141,8 @@ Status ChangeJsonWriter::DecodeValues(const Change& c) {
       const RelationColumn& col = c.relation->columns[i];
       const PgType type = types_->Resolve(col.type_oid);
       if (v.state == ColumnState::kBinary && !type.known()) continue;
-      PG2BQ_RETURN_IF_ERROR(DecodePgValueInto(type, v, &value_).WithContext("column " + col.name));
+      Status s = DecodePgValueInto(type, v, &value_);
+      if (!s.ok()) return s.WithContext("column " + col.name);
     }
   }
   return Status::Ok();
