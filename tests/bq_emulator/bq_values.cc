@@ -1,5 +1,6 @@
 #include "tests/bq_emulator/bq_values.h"
 
+#include <algorithm>
 #include <cstdio>
 #include <vector>
 
@@ -219,26 +220,34 @@ Status DecodePackedDatetime(int64_t packed, int64_t* days, int64_t* micros_of_da
   return Status::Ok();
 }
 
-Result<std::string> NormalizeDecimal(std::string_view text, int max_integer_digits,
-                                     int max_fraction_digits) {
+Status CheckDecimal(std::string_view text, int max_integer_digits, int max_fraction_digits) {
+  // Counts instead of strings: the significant digits before and after the
+  // point are known from where the point lands among the digits and how many
+  // zeros lead and trail them.
   size_t pos = 0;
-  bool negative = false;
-  if (pos < text.size() && (text[pos] == '+' || text[pos] == '-')) negative = text[pos++] == '-';
-  std::string digits;  // all significant digits, without the point
-  int64_t point = -1;  // digits before the decimal point
-  bool any = false;
+  if (pos < text.size() && (text[pos] == '+' || text[pos] == '-')) ++pos;
+  int64_t count = 0;     // digits, without the point
+  int64_t leading = 0;   // zeros before the first non-zero digit
+  int64_t trailing = 0;  // zeros after the last non-zero digit
+  int64_t point = -1;    // digits before the decimal point
   for (; pos < text.size(); ++pos) {
     char c = text[pos];
     if (c >= '0' && c <= '9') {
-      digits.push_back(c);
-      any = true;
+      if (c == '0') {
+        if (leading == count) ++leading;
+        ++trailing;
+      } else {
+        trailing = 0;
+      }
+      ++count;
     } else if (c == '.' && point < 0) {
-      point = static_cast<int64_t>(digits.size());
+      point = count;
     } else {
       break;
     }
   }
-  if (point < 0) point = static_cast<int64_t>(digits.size());
+  bool any = count > 0;
+  if (point < 0) point = count;
   if (pos < text.size() && (text[pos] == 'e' || text[pos] == 'E')) {
     ++pos;
     bool eneg = false;
@@ -254,7 +263,51 @@ Result<std::string> NormalizeDecimal(std::string_view text, int max_integer_digi
   if (!any || pos != text.size()) {
     return Status::InvalidArgument("Invalid decimal value '" + std::string(text) + "'");
   }
-  // Re-place the point: integer part = digits[0, point), fraction = the rest.
+  bool zero = leading == count;
+  int64_t integer_digits = point <= 0 || leading >= std::min(point, count) ? 0 : point - leading;
+  int64_t fraction_digits = zero ? 0 : std::max<int64_t>(0, count - trailing - point);
+  if (integer_digits > max_integer_digits) {
+    return Status::InvalidArgument("Decimal value '" + std::string(text) + "' has more than " +
+                                   std::to_string(max_integer_digits) +
+                                   " digits before the decimal point");
+  }
+  if (fraction_digits > max_fraction_digits) {
+    return Status::InvalidArgument("Decimal value '" + std::string(text) + "' has more than " +
+                                   std::to_string(max_fraction_digits) +
+                                   " digits after the decimal point");
+  }
+  return Status::Ok();
+}
+
+Result<std::string> NormalizeDecimal(std::string_view text, int max_integer_digits,
+                                     int max_fraction_digits) {
+  PG2BQ_RETURN_IF_ERROR(CheckDecimal(text, max_integer_digits, max_fraction_digits));
+  // Valid from here on: collect the digits, then re-place the point.
+  size_t pos = 0;
+  bool negative = false;
+  if (text[pos] == '+' || text[pos] == '-') negative = text[pos++] == '-';
+  std::string digits;
+  int64_t point = -1;
+  for (; pos < text.size(); ++pos) {
+    char c = text[pos];
+    if (c >= '0' && c <= '9') {
+      digits.push_back(c);
+    } else if (c == '.' && point < 0) {
+      point = static_cast<int64_t>(digits.size());
+    } else {
+      break;
+    }
+  }
+  if (point < 0) point = static_cast<int64_t>(digits.size());
+  if (pos < text.size()) {  // exponent
+    ++pos;
+    bool eneg = false;
+    if (text[pos] == '+' || text[pos] == '-') eneg = text[pos++] == '-';
+    int64_t e = 0;
+    while (pos < text.size())
+      e = e * 10 + (text[pos++] - '0');
+    point += eneg ? -e : e;
+  }
   std::string int_part, frac_part;
   if (point <= 0) {
     int_part = "0";
@@ -269,16 +322,6 @@ Result<std::string> NormalizeDecimal(std::string_view text, int max_integer_digi
   int_part = nz == std::string::npos ? "0" : int_part.substr(nz);
   while (!frac_part.empty() && frac_part.back() == '0')
     frac_part.pop_back();
-  if (int_part != "0" && static_cast<int>(int_part.size()) > max_integer_digits) {
-    return Status::InvalidArgument("Decimal value '" + std::string(text) + "' has more than " +
-                                   std::to_string(max_integer_digits) +
-                                   " digits before the decimal point");
-  }
-  if (static_cast<int>(frac_part.size()) > max_fraction_digits) {
-    return Status::InvalidArgument("Decimal value '" + std::string(text) + "' has more than " +
-                                   std::to_string(max_fraction_digits) +
-                                   " digits after the decimal point");
-  }
   std::string out = int_part;
   if (!frac_part.empty()) out += "." + frac_part;
   if (negative && out != "0") out = "-" + out;

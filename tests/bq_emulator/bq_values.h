@@ -45,6 +45,9 @@ Status DecodePackedDatetime(int64_t packed, int64_t* days, int64_t* micros_of_da
 // Exact decimal text, normalized (no exponent, no leading or trailing zeros,
 // "0" for zero). Fails when more than max_integer_digits before or
 // max_fraction_digits after the point remain.
+// CheckDecimal gives NormalizeDecimal's verdict and message without building
+// the text (the --no-storage path).
+Status CheckDecimal(std::string_view text, int max_integer_digits, int max_fraction_digits);
 Result<std::string> NormalizeDecimal(std::string_view text, int max_integer_digits,
                                      int max_fraction_digits);
 // Little-endian two's complement integer scaled by 10^scale (the Write API's

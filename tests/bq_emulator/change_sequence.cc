@@ -5,11 +5,21 @@
 namespace pg2bq::bqemu {
 
 Result<ChangeSequence> ChangeSequence::Parse(std::string_view text) {
+  ChangeSequence seq;
+  PG2BQ_RETURN_IF_ERROR(Scan(text, &seq.sections_));
+  return seq;
+}
+
+Status ChangeSequence::Validate(std::string_view text) {
+  return Scan(text, nullptr);
+}
+
+Status ChangeSequence::Scan(std::string_view text, std::vector<uint64_t>* sections) {
   auto bad = [&](const std::string& why) {
     return Status::InvalidArgument("Invalid _CHANGE_SEQUENCE_NUMBER '" + std::string(text) +
                                    "': " + why);
   };
-  ChangeSequence seq;
+  size_t count = 0;
   size_t start = 0;
   while (true) {
     size_t slash = text.find('/', start);
@@ -30,12 +40,12 @@ Result<ChangeSequence> ChangeSequence::Parse(std::string_view text) {
         return bad("not hexadecimal");
       v = (v << 4) | static_cast<uint64_t>(d);
     }
-    seq.sections_.push_back(v);
-    if (seq.sections_.size() > 4) return bad("more than 4 sections");
+    if (sections) sections->push_back(v);
+    if (++count > 4) return bad("more than 4 sections");
     if (slash == std::string_view::npos) break;
     start = slash + 1;
   }
-  return seq;
+  return Status::Ok();
 }
 
 int ChangeSequence::Compare(const ChangeSequence& other) const {

@@ -387,32 +387,27 @@ grpc::Status WriteService::AppendRows(
       continue;
     }
 
-    // Validate every row; any bad row fails the whole request.
+    // Validate every row; any bad row fails the whole request. Without
+    // storage the rows are only validated (same checks, same messages), not
+    // built.
     std::vector<DecodedRow> rows;
     const auto& serialized = req.proto_rows().rows().serialized_rows();
-    rows.reserve(static_cast<size_t>(serialized.size()));
+    if (options_.store_rows) rows.reserve(static_cast<size_t>(serialized.size()));
     for (int i = 0; i < serialized.size(); ++i) {
-      auto row = conn->writer->DecodeRow(serialized[i]);
-      std::string problem;
-      if (!row.ok()) {
-        problem = row.status().message();
-      } else if (row->change_type) {
-        for (const auto& key : conn->writer->table().primary_key) {
-          if (row->values[key].is_null()) {
-            problem = "Primary key column " + key + " is NULL in a " + *row->change_type + " row";
-          }
-        }
-      } else if (cdc && row.ok() && row->change_sequence) {
-        problem = "_CHANGE_SEQUENCE_NUMBER is set but _CHANGE_TYPE is not";
+      Status problem;
+      if (options_.store_rows) {
+        auto row = conn->writer->DecodeRow(serialized[i]);
+        if (row.ok()) rows.push_back(std::move(*row));
+        problem = row.status();
+      } else {
+        problem = conn->writer->ValidateRow(serialized[i]);
       }
-      if (!problem.empty()) {
+      if (!problem.ok()) {
         auto* re = resp.add_row_errors();
         re->set_index(i);
         re->set_code(storage::RowError::FIELDS_ERROR);
-        re->set_message(problem);
-        continue;
+        re->set_message(problem.message());
       }
-      rows.push_back(std::move(*row));
     }
     if (resp.row_errors_size() > 0) {
       SetError(&resp, grpc::StatusCode::INVALID_ARGUMENT,
@@ -423,6 +418,8 @@ grpc::Status WriteService::AppendRows(
       continue;
     }
 
+    // Every row is valid here; without storage `rows` is empty.
+    const int64_t row_count = serialized.size();
     std::optional<int64_t> offset;
     if (req.has_offset()) offset = req.offset().value();
     if (conn->is_default) {
@@ -440,9 +437,7 @@ grpc::Status WriteService::AppendRows(
       }
       resp.mutable_append_result();
     } else {
-      auto result = store_->AppendToStream(conn->stream_name, offset,
-                                           options_.store_rows ? rows : std::vector<DecodedRow>(),
-                                           static_cast<int64_t>(rows.size()));
+      auto result = store_->AppendToStream(conn->stream_name, offset, rows, row_count);
       if (!result.ok()) {
         SetError(&resp, grpc::StatusCode::INTERNAL, result.status().ToString());
         if (!respond()) break;
@@ -481,7 +476,7 @@ grpc::Status WriteService::AppendRows(
       }
     }
     if (resp.has_append_result()) {
-      rows_appended_ += static_cast<int64_t>(rows.size());
+      rows_appended_ += row_count;
       ++requests_appended_;
       // Tell the writer once per change that the table gained columns.
       auto version = store_->SchemaVersion(conn->table.id);

@@ -193,52 +193,72 @@ bool ValidUtf8(std::string_view s) {
   return true;
 }
 
-Result<nlohmann::json> ConvertValue(const Message& m, const WriterSchema::Binding& b, int index,
-                                    const std::string& where);
+// Where a value sits ("col", "rec.col"); the text is built only for a message.
+struct Where {
+  const Where* parent = nullptr;
+  const std::string* name = nullptr;
+  std::string Text() const { return parent ? parent->Text() + "." + *name : *name; }
+};
 
-Result<nlohmann::json> ConvertStruct(const Message& m, const std::vector<WriterSchema::Binding>& bs,
-                                     const std::vector<Column>& columns, const std::string& path) {
+// The value of a bound field at `index` (-1: not repeated) as a string,
+// without a copy when the message can lend it.
+const std::string& StringValue(const Message& m, const FieldDescriptor* f, int index,
+                               std::string* scratch) {
   const Reflection* r = m.GetReflection();
-  nlohmann::json obj = nlohmann::json::object();
-  for (const auto& c : columns) {
-    const WriterSchema::Binding* b = nullptr;
-    for (const auto& x : bs) {
-      if (x.column == &c) b = &x;
-    }
-    std::string where = path.empty() ? c.name : path + "." + c.name;
+  return index >= 0 ? r->GetRepeatedStringReference(m, f, index, scratch)
+                    : r->GetStringReference(m, f, scratch);
+}
+
+// Every value goes through these two functions whether the row is stored or
+// only validated: `out` null means check only (no JSON value, no normalized
+// text), so the two paths cannot disagree on a verdict or a message.
+Status ConvertValue(const Message& m, const WriterSchema::Binding& b, int index, const Where& where,
+                    nlohmann::json* out);
+
+Status ConvertStruct(const Message& m, const std::vector<WriterSchema::Binding>& bs,
+                     const std::vector<int>& by_column, const std::vector<Column>& columns,
+                     const Where* parent, nlohmann::json* out) {
+  const Reflection* r = m.GetReflection();
+  if (out) *out = nlohmann::json::object();
+  for (size_t ci = 0; ci < columns.size(); ++ci) {
+    const Column& c = columns[ci];
+    const WriterSchema::Binding* b = by_column[ci] >= 0 ? &bs[by_column[ci]] : nullptr;
+    Where where{parent, &c.name};
     if (c.mode == ColumnMode::kRepeated) {
-      nlohmann::json arr = nlohmann::json::array();
+      nlohmann::json* arr = nullptr;
+      if (out) arr = &((*out)[c.name] = nlohmann::json::array());
       if (b) {
         int n = r->FieldSize(m, b->field);
         for (int i = 0; i < n; ++i) {
-          PG2BQ_ASSIGN_OR_RETURN(nlohmann::json v, ConvertValue(m, *b, i, where));
-          arr.push_back(std::move(v));
+          nlohmann::json v;
+          PG2BQ_RETURN_IF_ERROR(ConvertValue(m, *b, i, where, arr ? &v : nullptr));
+          if (arr) arr->push_back(std::move(v));
         }
       }
-      obj[c.name] = std::move(arr);
       continue;
     }
     if (!b || !r->HasField(m, b->field)) {
       if (c.mode == ColumnMode::kRequired) {
-        return Status::InvalidArgument("Field " + where + " is REQUIRED but has no value");
+        return Status::InvalidArgument("Field " + where.Text() + " is REQUIRED but has no value");
       }
-      obj[c.name] = nullptr;
+      if (out) (*out)[c.name] = nullptr;
       continue;
     }
-    PG2BQ_ASSIGN_OR_RETURN(obj[c.name], ConvertValue(m, *b, -1, where));
+    PG2BQ_RETURN_IF_ERROR(ConvertValue(m, *b, -1, where, out ? &(*out)[c.name] : nullptr));
   }
-  return obj;
+  return Status::Ok();
 }
 
-Result<nlohmann::json> ConvertValue(const Message& m, const WriterSchema::Binding& b, int index,
-                                    const std::string& where) {
+Status ConvertValue(const Message& m, const WriterSchema::Binding& b, int index, const Where& where,
+                    nlohmann::json* out) {
   const Reflection* r = m.GetReflection();
   const FieldDescriptor* f = b.field;
   bool rep = index >= 0;
   auto fail = [&](const std::string& why) {
-    return Status::InvalidArgument("Field " + where + ": " + why);
+    return Status::InvalidArgument("Field " + where.Text() + ": " + why);
   };
-  auto str = [&]() { return rep ? r->GetRepeatedString(m, f, index) : r->GetString(m, f); };
+  std::string scratch;
+  auto str = [&]() -> const std::string& { return StringValue(m, f, index, &scratch); };
   auto dbl = [&]() {
     if (f->cpp_type() == FieldDescriptor::CPPTYPE_FLOAT) {
       return static_cast<double>(rep ? r->GetRepeatedFloat(m, f, index) : r->GetFloat(m, f));
@@ -250,75 +270,98 @@ Result<nlohmann::json> ConvertValue(const Message& m, const WriterSchema::Bindin
   switch (b.column->type) {
     case ColumnType::kString: {
       if (f->type() == FieldDescriptor::TYPE_ENUM) {
-        const auto* ev = rep ? r->GetRepeatedEnum(m, f, index) : r->GetEnum(m, f);
-        return nlohmann::json(ev->name());
+        if (out) {
+          const auto* ev = rep ? r->GetRepeatedEnum(m, f, index) : r->GetEnum(m, f);
+          *out = ev->name();
+        }
+        return Status::Ok();
       }
-      std::string s = str();
+      const std::string& s = str();
       if (!ValidUtf8(s)) return fail("invalid UTF-8 in a STRING value");
-      return nlohmann::json(std::move(s));
+      if (out) *out = s;
+      return Status::Ok();
     }
     case ColumnType::kGeography:
     case ColumnType::kInterval: {
-      std::string s = str();
+      const std::string& s = str();
       if (s.empty() || !ValidUtf8(s)) {
         return fail("invalid " + ColumnTypeSqlName(b.column->type) + " value");
       }
-      return nlohmann::json(std::move(s));
+      if (out) *out = s;
+      return Status::Ok();
     }
     case ColumnType::kBytes:
-      return nlohmann::json(Base64Encode(str()));
-    case ColumnType::kInt64: {
-      int64_t v = IntegralValue(m, r, f, index, &overflow);
-      return nlohmann::json(std::to_string(v));
-    }
-    case ColumnType::kBool: {
-      int64_t v = IntegralValue(m, r, f, index, &overflow);
-      return nlohmann::json(v != 0 || overflow);
-    }
-    case ColumnType::kFloat64: {
-      double v = dbl();
-      if (std::isnan(v)) return nlohmann::json("NaN");
-      if (std::isinf(v)) return nlohmann::json(v > 0 ? "Infinity" : "-Infinity");
-      return nlohmann::json(v);
-    }
+      if (out) *out = Base64Encode(str());
+      return Status::Ok();
+    case ColumnType::kInt64:
+      if (out) *out = std::to_string(IntegralValue(m, r, f, index, &overflow));
+      return Status::Ok();
+    case ColumnType::kBool:
+      if (out) {
+        int64_t v = IntegralValue(m, r, f, index, &overflow);
+        *out = v != 0 || overflow;
+      }
+      return Status::Ok();
+    case ColumnType::kFloat64:
+      if (out) {
+        double v = dbl();
+        if (std::isnan(v)) {
+          *out = "NaN";
+        } else if (std::isinf(v)) {
+          *out = v > 0 ? "Infinity" : "-Infinity";
+        } else {
+          *out = v;
+        }
+      }
+      return Status::Ok();
     case ColumnType::kNumeric:
     case ColumnType::kBigNumeric: {
       bool big = b.column->type == ColumnType::kBigNumeric;
       int idig = big ? kBigNumericIntegerDigits : kNumericIntegerDigits;
       int fdig = big ? kBigNumericFractionDigits : kNumericFractionDigits;
-      std::string text;
+      std::string made;
+      const std::string* text = &made;
       if (is_string) {
-        text = str();
+        text = &str();
       } else if (f->type() == FieldDescriptor::TYPE_BYTES) {
-        text = DecimalFromScaledBytes(str(), fdig);
+        made = DecimalFromScaledBytes(str(), fdig);
       } else if (f->cpp_type() == FieldDescriptor::CPPTYPE_DOUBLE ||
                  f->cpp_type() == FieldDescriptor::CPPTYPE_FLOAT) {
         double v = dbl();
         if (!std::isfinite(v)) return fail("NaN and infinity are not valid NUMERIC values");
         char buf[512];
         std::snprintf(buf, sizeof buf, big ? "%.17g" : "%.9f", v);
-        text = buf;
+        made = buf;
       } else {
         int64_t v = IntegralValue(m, r, f, index, &overflow);
-        text = overflow ? std::to_string(static_cast<uint64_t>(v)) : std::to_string(v);
+        made = overflow ? std::to_string(static_cast<uint64_t>(v)) : std::to_string(v);
       }
-      auto norm = NormalizeDecimal(text, idig, fdig);
-      if (!norm.ok()) {
+      auto bad = [&](const Status& st) {
         return fail("invalid " + std::string(big ? "BIGNUMERIC" : "NUMERIC") +
-                    " value: " + norm.status().message());
+                    " value: " + st.message());
+      };
+      if (!out) {
+        Status st = CheckDecimal(*text, idig, fdig);
+        return st.ok() ? st : bad(st);
       }
-      return nlohmann::json(*norm);
+      auto norm = NormalizeDecimal(*text, idig, fdig);
+      if (!norm.ok()) return bad(norm.status());
+      *out = std::move(*norm);
+      return Status::Ok();
     }
     case ColumnType::kTimestamp: {
+      int64_t micros;
       if (is_string) {
         auto us = ParseTimestamp(str());
         if (!us.ok()) return fail(us.status().message());
-        return nlohmann::json(FormatTimestamp(*us));
+        micros = *us;
+      } else {
+        micros = IntegralValue(m, r, f, index, &overflow);
+        Status st = CheckTimestampMicros(micros);
+        if (!st.ok()) return fail(st.message());
       }
-      int64_t v = IntegralValue(m, r, f, index, &overflow);
-      Status st = CheckTimestampMicros(v);
-      if (!st.ok()) return fail(st.message());
-      return nlohmann::json(FormatTimestamp(v));
+      if (out) *out = FormatTimestamp(micros);
+      return Status::Ok();
     }
     case ColumnType::kDate: {
       int64_t days;
@@ -331,13 +374,15 @@ Result<nlohmann::json> ConvertValue(const Message& m, const WriterSchema::Bindin
       }
       Status st = CheckDateDays(days);
       if (!st.ok()) return fail(st.message());
-      return nlohmann::json(FormatDate(days));
+      if (out) *out = FormatDate(days);
+      return Status::Ok();
     }
     case ColumnType::kTime: {
       Result<int64_t> t = is_string ? ParseTimeOfDay(str())
                                     : DecodePackedTime(IntegralValue(m, r, f, index, &overflow));
       if (!t.ok()) return fail(t.status().message());
-      return nlohmann::json(FormatTimeOfDay(*t));
+      if (out) *out = FormatTimeOfDay(*t);
+      return Status::Ok();
     }
     case ColumnType::kDatetime: {
       int64_t days, micros;
@@ -345,20 +390,63 @@ Result<nlohmann::json> ConvertValue(const Message& m, const WriterSchema::Bindin
                             : DecodePackedDatetime(IntegralValue(m, r, f, index, &overflow), &days,
                                                    &micros);
       if (!st.ok()) return fail(st.message());
-      return nlohmann::json(FormatDatetime(days, micros));
+      if (out) *out = FormatDatetime(days, micros);
+      return Status::Ok();
     }
     case ColumnType::kJson: {
-      std::string s = str();
-      auto parsed = nlohmann::json::parse(s, nullptr, /*allow_exceptions=*/false);
-      if (parsed.is_discarded()) return fail("invalid JSON value '" + s.substr(0, 100) + "'");
-      return parsed;
+      const std::string& s = str();
+      // accept() runs the same parser as parse() without building a DOM.
+      bool valid;
+      if (out) {
+        *out = nlohmann::json::parse(s, nullptr, /*allow_exceptions=*/false);
+        valid = !out->is_discarded();
+      } else {
+        valid = nlohmann::json::accept(s);
+      }
+      if (!valid) return fail("invalid JSON value '" + s.substr(0, 100) + "'");
+      return Status::Ok();
     }
     case ColumnType::kStruct: {
       const Message& sub = rep ? r->GetRepeatedMessage(m, f, index) : r->GetMessage(m, f);
-      return ConvertStruct(sub, b.sub, b.column->fields, where);
+      return ConvertStruct(sub, b.sub, b.sub_by_column, b.column->fields, &where, out);
     }
   }
   return fail("unsupported type");
+}
+
+// For each column, the index of the binding bound to it (the last one, should
+// two proto fields differ only in case), or -1.
+std::vector<int> BindingsByColumn(const std::vector<WriterSchema::Binding>& bs,
+                                  const std::vector<Column>& columns) {
+  std::vector<int> by_column(columns.size(), -1);
+  for (size_t ci = 0; ci < columns.size(); ++ci) {
+    for (size_t bi = 0; bi < bs.size(); ++bi) {
+      if (bs[bi].column == &columns[ci]) by_column[ci] = static_cast<int>(bi);
+    }
+  }
+  return by_column;
+}
+
+void IndexColumns(std::vector<WriterSchema::Binding>* bs) {
+  for (auto& b : *bs) {
+    if (b.column->type != ColumnType::kStruct) continue;
+    b.sub_by_column = BindingsByColumn(b.sub, b.column->fields);
+    IndexColumns(&b.sub);
+  }
+}
+
+// "UPSERT" or "DELETE" for a _CHANGE_TYPE value in any case, else null.
+const char* CanonicalChangeType(std::string_view value) {
+  auto same = [&](std::string_view word) {
+    if (value.size() != word.size()) return false;
+    for (size_t i = 0; i < word.size(); ++i) {
+      if (std::toupper(static_cast<unsigned char>(value[i])) != word[i]) return false;
+    }
+    return true;
+  };
+  if (same("UPSERT")) return "UPSERT";
+  if (same("DELETE")) return "DELETE";
+  return nullptr;
 }
 
 }  // namespace
@@ -392,11 +480,30 @@ std::unique_ptr<WriterSchema> WriterSchema::Bind(const google::protobuf::Descrip
   Status st = BindFields(ws->root_, ws->table_.columns, table_name, true, &ws->bindings_,
                          &ws->change_type_, &ws->change_sequence_, error);
   if (!st.ok()) return nullptr;
+  ws->by_column_ = BindingsByColumn(ws->bindings_, ws->table_.columns);
+  IndexColumns(&ws->bindings_);
+  for (const auto& key : ws->table_.primary_key) {
+    int bi = -1;
+    for (size_t ci = 0; ci < ws->table_.columns.size(); ++ci) {
+      if (ws->table_.columns[ci].name == key) bi = ws->by_column_[ci];
+    }
+    ws->key_bindings_.push_back(bi);
+  }
   ws->factory_ = std::make_unique<google::protobuf::DynamicMessageFactory>(&ws->pool_);
   return ws;
 }
 
 Result<DecodedRow> WriterSchema::DecodeRow(std::string_view bytes) const {
+  DecodedRow row;
+  PG2BQ_RETURN_IF_ERROR(Walk(bytes, &row));
+  return row;
+}
+
+Status WriterSchema::ValidateRow(std::string_view bytes) const {
+  return Walk(bytes, nullptr);
+}
+
+Status WriterSchema::Walk(std::string_view bytes, DecodedRow* row) const {
   // One message reused for every row of the connection: allocating a
   // DynamicMessage per row was a large share of the decode cost.
   if (!scratch_) scratch_.reset(factory_->GetPrototype(root_)->New());
@@ -412,23 +519,39 @@ Result<DecodedRow> WriterSchema::DecodeRow(std::string_view bytes) const {
     return Status::InvalidArgument(
         "The serialized row has fields whose numbers are not in the writer schema");
   }
-  DecodedRow row;
-  PG2BQ_ASSIGN_OR_RETURN(row.values, ConvertStruct(*msg, bindings_, table_.columns, ""));
+  PG2BQ_RETURN_IF_ERROR(ConvertStruct(*msg, bindings_, by_column_, table_.columns, nullptr,
+                                      row ? &row->values : nullptr));
+  std::string scratch;
+  const char* change_type = nullptr;
   if (change_type_ && r->HasField(*msg, change_type_)) {
-    std::string t = Upper(r->GetString(*msg, change_type_));
-    if (t != "UPSERT" && t != "DELETE") {
-      return Status::InvalidArgument("Invalid _CHANGE_TYPE '" + r->GetString(*msg, change_type_) +
-                                     "': must be UPSERT or DELETE");
+    const std::string& t = r->GetStringReference(*msg, change_type_, &scratch);
+    change_type = CanonicalChangeType(t);
+    if (!change_type) {
+      return Status::InvalidArgument("Invalid _CHANGE_TYPE '" + t + "': must be UPSERT or DELETE");
     }
-    row.change_type = t;
+    if (row) row->change_type = change_type;
   }
-  if (change_sequence_ && r->HasField(*msg, change_sequence_)) {
-    std::string s = r->GetString(*msg, change_sequence_);
-    auto parsed = ChangeSequence::Parse(s);
-    if (!parsed.ok()) return parsed.status();
-    row.change_sequence = s;
+  bool has_sequence = change_sequence_ && r->HasField(*msg, change_sequence_);
+  if (has_sequence) {
+    const std::string& s = r->GetStringReference(*msg, change_sequence_, &scratch);
+    PG2BQ_RETURN_IF_ERROR(ChangeSequence::Validate(s));
+    if (row) row->change_sequence = s;
   }
-  return row;
+  if (change_type) {
+    // The key columns are scalar and not REPEATED (TableSchema refuses
+    // others), so a key is NULL exactly when its field is absent. The last
+    // NULL key is the one named.
+    for (size_t k = table_.primary_key.size(); k-- > 0;) {
+      int bi = key_bindings_[k];
+      if (bi < 0 || !r->HasField(*msg, bindings_[bi].field)) {
+        return Status::InvalidArgument("Primary key column " + table_.primary_key[k] +
+                                       " is NULL in a " + change_type + " row");
+      }
+    }
+  } else if (has_sequence && change_type_) {
+    return Status::InvalidArgument("_CHANGE_SEQUENCE_NUMBER is set but _CHANGE_TYPE is not");
+  }
+  return Status::Ok();
 }
 
 }  // namespace pg2bq::bqemu

@@ -47,6 +47,9 @@ class WriterSchema {
     const google::protobuf::FieldDescriptor* field = nullptr;
     const Column* column = nullptr;
     std::vector<Binding> sub;  // STRUCT columns
+    // For each column of the STRUCT, the index in `sub` of the field bound to
+    // it, or -1.
+    std::vector<int> sub_by_column;
   };
 
   // Builds the row type and binds it to `table`; the WriterSchema keeps a copy
@@ -60,17 +63,30 @@ class WriterSchema {
   const TableSchema& table() const { return table_; }
 
   // Parses and validates one serialized row; the error text is what BigQuery
-  // would put in RowError.message. Not thread-safe (one connection's rows).
+  // would put in RowError.message. Besides the values, a row is refused for a
+  // bad _CHANGE_TYPE or _CHANGE_SEQUENCE_NUMBER, a NULL primary key in a
+  // change row, and a _CHANGE_SEQUENCE_NUMBER without a _CHANGE_TYPE. Not
+  // thread-safe (one connection's rows).
   Result<DecodedRow> DecodeRow(std::string_view bytes) const;
+
+  // DecodeRow's verdict and message, without building the row (no JSON
+  // values, no normalized text): what --no-storage needs. Both run the same
+  // walk and the same checks.
+  Status ValidateRow(std::string_view bytes) const;
 
  private:
   WriterSchema() = default;
+
+  // Parses `bytes` into scratch_ and checks the row; fills *row when not null.
+  Status Walk(std::string_view bytes, DecodedRow* row) const;
 
   TableSchema table_;
   google::protobuf::DescriptorPool pool_;
   const google::protobuf::Descriptor* root_ = nullptr;
   std::unique_ptr<google::protobuf::DynamicMessageFactory> factory_;
   std::vector<Binding> bindings_;
+  std::vector<int> by_column_;     // per table column: index in bindings_ or -1
+  std::vector<int> key_bindings_;  // per primary key column: index in bindings_ or -1
   const google::protobuf::FieldDescriptor* change_type_ = nullptr;
   const google::protobuf::FieldDescriptor* change_sequence_ = nullptr;
   mutable std::unique_ptr<google::protobuf::Message> scratch_;
