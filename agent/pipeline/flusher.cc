@@ -219,6 +219,8 @@ void Flusher::DispatchLoop() {
         item.descriptor = *d;
       }
       item.batch = std::move(*rb);
+      item.bytes = item.batch.rows.size();
+      if (!ReserveQueued(item.bytes)) return;
       std::size_t worker = item.table_id % workers_.size();
       if (copied_row) {
         worker = next_spread++ % workers_.size();
@@ -251,6 +253,24 @@ void Flusher::DispatchLoop() {
   }
 }
 
+bool Flusher::ReserveQueued(std::size_t bytes) {
+  std::unique_lock lock(queued_mu_);
+  while (queued_bytes_ > 0 && queued_bytes_ + bytes > options_.max_queued_bytes) {
+    if (stop_dispatch_.load()) return false;
+    queued_cv_.wait_for(lock, std::chrono::milliseconds(100));
+  }
+  queued_bytes_ += bytes;
+  return true;
+}
+
+void Flusher::ReleaseQueued(std::size_t bytes) {
+  {
+    std::lock_guard lock(queued_mu_);
+    queued_bytes_ -= std::min(queued_bytes_, bytes);
+  }
+  queued_cv_.notify_one();
+}
+
 bool Flusher::WaitAcknowledged(std::uint64_t seq) {
   while (!stop_dispatch_.load()) {
     {
@@ -281,6 +301,7 @@ void Flusher::WorkerLoop(int index) {
     // (ProtoRows entries concatenate), so many small transactions do not cost one
     // round trip each. Order is kept: a record of another table ends the run.
     seqs.assign(1, item.seq);
+    std::size_t bytes = item.bytes;
     if (item.descriptor) {
       WorkItem more;
       while (item.batch.rows.size() < kMergeBytes && q.TryPop(&more) == QueueResult::kOk) {
@@ -291,6 +312,7 @@ void Flusher::WorkerLoop(int index) {
         item.batch.rows += more.batch.rows;
         item.batch.row_count += more.batch.row_count;
         item.batch.last_commit_lsn = more.batch.last_commit_lsn;
+        bytes += more.bytes;
         seqs.push_back(more.seq);
       }
     }
@@ -310,6 +332,8 @@ void Flusher::WorkerLoop(int index) {
       if (!cancel_.SleepFor(delay / 2 + std::chrono::milliseconds(rng() % (delay.count() / 2 + 1))))
         return;
     }
+    item = WorkItem{};  // free the rows before making room for more
+    ReleaseQueued(bytes);
     for (std::uint64_t seq : seqs)
       Done(seq);
   }

@@ -13,6 +13,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <deque>
 #include <functional>
 #include <map>
@@ -42,6 +43,10 @@ struct FlusherOptions {
   sink::WriterOptions writer;
   sink::EncodePolicies policies;
   std::chrono::milliseconds checkpoint_interval{200};
+  // Rows handed to the workers and not yet acknowledged, in bytes (one record may exceed
+  // it when nothing else is out). The queues alone bound records, not bytes: 16 spool
+  // records of up to flush.batch_max_bytes per worker would be 512 MiB with 4 workers.
+  std::size_t max_queued_bytes = 64 << 20;
   // Called (from a flusher thread) once a table's snapshot end marker -- and so every copied
   // row before it -- is part of the acknowledged prefix of the spool. Again after a restart
   // if the checkpoint had not passed it.
@@ -71,6 +76,7 @@ class Flusher {
   struct WorkItem {
     std::uint64_t seq = 0;  // ack tracker index
     std::uint32_t table_id = 0;
+    std::size_t bytes = 0;  // counted in queued_bytes_ until flushed
     std::shared_ptr<const sink::TableDescriptor> descriptor;  // null for a TRUNCATE
     spool::RowBatch batch;
   };
@@ -85,6 +91,9 @@ class Flusher {
   };
 
   void DispatchLoop();
+  // Waits until `bytes` more fit under max_queued_bytes; false when stopping.
+  bool ReserveQueued(std::size_t bytes);
+  void ReleaseQueued(std::size_t bytes);
   // Waits until every tracked record up to `seq` is acknowledged; false when stopping.
   bool WaitAcknowledged(std::uint64_t seq);
   void WorkerLoop(int index);
@@ -110,6 +119,9 @@ class Flusher {
   std::vector<Worker> workers_;
   std::thread dispatcher_;
   std::atomic<bool> stop_dispatch_{false};
+  std::mutex queued_mu_;
+  std::condition_variable queued_cv_;
+  std::size_t queued_bytes_ = 0;
   std::atomic<bool> draining_{false};
   spool::Position drain_target_;
 
