@@ -66,6 +66,88 @@ TEST(BqValues, DecimalNormalizationAndPrecision) {
   EXPECT_FALSE(NormalizeDecimal("NaN", 29, 9).ok());
 }
 
+// CheckDecimal counts digits instead of building the text; it must give
+// NormalizeDecimal's verdict and message for every input, and the counts must
+// match the normalized text's digits.
+TEST(BqValues, CheckDecimalAgreesWithNormalizeDecimal) {
+  const std::string inputs[] = {
+      "0",
+      "-0",
+      "+0",
+      "00",
+      "0.",
+      ".0",
+      ".",
+      "-",
+      "+",
+      "",
+      "1",
+      "-1",
+      "+1.",
+      ".5",
+      "-.5",
+      "001.2300",
+      "100",
+      "100.000",
+      "1e0",
+      "1e",
+      "1e+",
+      "1e-",
+      "e5",
+      "1.5e3",
+      "-12.5E-3",
+      "0.05e-1",
+      "0e99999",
+      "1e99999",
+      "1e999999",
+      "1e-9",
+      "1e-10",
+      "123456789e-18",
+      "1.2.3",
+      "1..2",
+      "12a",
+      " 1",
+      "1 ",
+      "NaN",
+      "inf",
+      "0x10",
+      "--1",
+      "1e--1",
+      std::string(29, '9'),
+      std::string(30, '9'),
+      "0" + std::string(29, '9'),
+      std::string(29, '9') + "0e-1",
+      std::string(29, '9') + "." + std::string(9, '9'),
+      "1." + std::string(9, '0') + "1",
+      "1." + std::string(9, '9') + "0",
+      "0." + std::string(37, '0') + "1",
+      "0." + std::string(38, '0') + "1",
+      std::string(38, '1') + "." + std::string(38, '1'),
+      std::string(39, '1'),
+      "000000000000000000000000000000000000000000000.5",
+      "5" + std::string(40, '0') + "e-12",
+  };
+  const std::pair<int, int> limits[] = {{29, 9}, {38, 38}, {3, 2}, {0, 0}};
+  for (const auto& text : inputs) {
+    for (auto [idig, fdig] : limits) {
+      SCOPED_TRACE("'" + text + "' " + std::to_string(idig) + "+" + std::to_string(fdig));
+      auto norm = NormalizeDecimal(text, idig, fdig);
+      Status check = CheckDecimal(text, idig, fdig);
+      ASSERT_EQ(norm.ok(), check.ok()) << check.ToString();
+      EXPECT_EQ(norm.status().message(), check.message());
+      if (!norm.ok()) continue;
+      // The limits hold on the normalized text itself.
+      std::string n = *norm;
+      if (n[0] == '-') n = n.substr(1);
+      size_t dot = n.find('.');
+      std::string int_part = n.substr(0, dot);
+      size_t frac = dot == std::string::npos ? 0 : n.size() - dot - 1;
+      EXPECT_TRUE(int_part == "0" || static_cast<int>(int_part.size()) <= idig) << n;
+      EXPECT_LE(static_cast<int>(frac), fdig) << n;
+    }
+  }
+}
+
 TEST(BqValues, ScaledBytesDecimal) {
   // 1.5 as NUMERIC = 1500000000 scaled by 1e9, little endian.
   std::string b = {static_cast<char>(0x00), static_cast<char>(0x2F), static_cast<char>(0x68),

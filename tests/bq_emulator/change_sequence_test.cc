@@ -31,5 +31,16 @@ TEST(ChangeSequence, RejectsMalformed) {
   EXPECT_TRUE(ChangeSequence::Parse("1234567890abcdef").ok());
 }
 
+TEST(ChangeSequence, ValidateAgreesWithParse) {
+  for (const char* text :
+       {"", "/", "1//2", "g", "1/2/3/4/5", "12345678901234567", "-1", " 1", "1/", "/1", "1/2/3/4",
+        "0", "FFFFFFFFFFFFFFFF", "ab/CD/0/1", "1/2/3/4/", "1/2/3/4/g"}) {
+    auto parsed = ChangeSequence::Parse(text);
+    Status validated = ChangeSequence::Validate(text);
+    EXPECT_EQ(parsed.ok(), validated.ok()) << text;
+    EXPECT_EQ(parsed.status().message(), validated.message()) << text;
+  }
+}
+
 }  // namespace
 }  // namespace pg2bq::bqemu

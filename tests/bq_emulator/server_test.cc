@@ -572,10 +572,51 @@ TEST_F(ServerTest, DefaultStreamsOfSeveralTablesShareAConnection) {
   EXPECT_EQ(st.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
 }
 
+// One request of good and bad rows for a keyed table: every row-level refusal
+// the emulator makes, each once.
+std::vector<std::string> MixedChangeRows() {
+  return {
+      Change(1, "ok", "UPSERT", "1"),
+      Change(2, "bad \xc3\x28 utf-8", "UPSERT", "1"),
+      Change(3, "x", "MERGE", "1"),
+      Change(4, "x", "UPSERT", "1/zz"),
+      StrField(2, "no key") + StrField(3, "UPSERT") + StrField(4, "2"),  // NULL primary key
+      Row(5, "sequence without type") + StrField(4, "3"),
+      Row(6, "unknown field") + IntField(12, 1),
+      std::string("\xff\xff\xff", 3),  // malformed
+      Change(7, "ok", "delete", "0/1"),
+  };
+}
+
+// The row errors of a response as "index code message" lines.
+std::vector<std::string> RowErrors(const storage::AppendRowsResponse& resp) {
+  std::vector<std::string> out;
+  for (const auto& e : resp.row_errors()) {
+    out.push_back(std::to_string(e.index()) + " " + storage::RowError::RowErrorCode_Name(e.code()) +
+                  " " + e.message());
+  }
+  return out;
+}
+
 TEST_F(ServerTest, NoStorageModeValidatesButKeepsNothing) {
+  // The same request against a storing emulator first: the no-storage one
+  // must refuse exactly the same rows with exactly the same messages.
+  CreateTable("k", true);
+  DescriptorProto cdc = RowType(true);
+  std::string keyed = TablePath("k") + "/streams/_default";
+  auto stored = Append({Request(keyed, MixedChangeRows(), &cdc)});
+  ASSERT_EQ(stored.size(), 1u);
+  std::vector<std::string> stored_errors = RowErrors(stored[0]);
+  ASSERT_EQ(stored_errors.size(), 7u) << ::testing::PrintToString(stored_errors);
+  for (int i = 0; i < 7; ++i)
+    EXPECT_EQ(stored[0].row_errors(i).index(), i + 1);
+  EXPECT_NE(stored_errors[2].find("_CHANGE_SEQUENCE_NUMBER '1/zz'"), std::string::npos);
+  EXPECT_NE(stored_errors[3].find("Primary key column id is NULL in a UPSERT row"),
+            std::string::npos);
+
   emu_->Kill();
   StartEmulator({"--no-storage"});
-  CreateTable("t", false);
+  CreateTable("t", false);  // "k" is still there: the emulator keeps its tables
   std::string def = TablePath("t") + "/streams/_default";
   DescriptorProto d = RowType(false);
   DescriptorProto extra = RowType(false, true);
@@ -583,7 +624,31 @@ TEST_F(ServerTest, NoStorageModeValidatesButKeepsNothing) {
   EXPECT_TRUE(resp.at(0).has_append_result());
   resp = Append({Request(def, {Row(1, "a")}, &extra)});
   EXPECT_EQ(resp.at(0).error().code(), grpc::StatusCode::INVALID_ARGUMENT);
+
+  resp = Append(
+      {Request(keyed, MixedChangeRows(), &cdc),
+       Request("", {Change(1, "ok", "UPSERT", "1"), Change(2, "ok", "DELETE", "2")}, nullptr)});
+  ASSERT_EQ(resp.size(), 2u);
+  EXPECT_EQ(resp[0].error().code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(RowErrors(resp[0]), stored_errors);
+  EXPECT_TRUE(resp[1].has_append_result()) << resp[1].DebugString();
+
+  // Offsets of an explicit stream still count the rows nobody keeps.
+  std::string s = CreateStream("t", storage::WriteStream::COMMITTED);
+  resp =
+      Append({Request(s, {Row(1, "a"), Row(2, "b")}, &d, 0), Request("", {Row(3, "c")}, nullptr, 2),
+              Request("", {Row(3, "c")}, nullptr, 2), Request("", {Row(4, "d")}, nullptr, 9),
+              Request("", {Row(4, "\xff")}, nullptr, 3)});
+  ASSERT_EQ(resp.size(), 5u);
+  EXPECT_EQ(resp[0].append_result().offset().value(), 0);
+  EXPECT_EQ(resp[1].append_result().offset().value(), 2);
+  EXPECT_EQ(resp[2].error().code(), grpc::StatusCode::ALREADY_EXISTS);
+  EXPECT_EQ(resp[3].error().code(), grpc::StatusCode::OUT_OF_RANGE);
+  ASSERT_EQ(resp[4].row_errors_size(), 1);
+  EXPECT_NE(resp[4].row_errors(0).message().find("invalid UTF-8"), std::string::npos);
+
   EXPECT_EQ(DumpRows("t").size(), 0u);
+  EXPECT_EQ(DumpRows("k").size(), 0u);
 }
 
 }  // namespace

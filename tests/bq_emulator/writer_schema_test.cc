@@ -4,6 +4,12 @@
 #include <google/protobuf/dynamic_message.h>
 #include <gtest/gtest.h>
 
+#include <cmath>
+#include <cstring>
+#include <limits>
+
+#include "tests/bq_emulator/bq_values.h"
+
 namespace pg2bq::bqemu {
 namespace {
 
@@ -159,6 +165,318 @@ TEST(TableSchema, PrimaryKeyRules) {
           nlohmann::json::parse(
               R"({"schema":{"fields":[{"name":"a","type":"STRING"},{"name":"A","type":"INT64"}]}})"))
           .ok());
+}
+
+// Every column type the emulator supports, in every proto form the tests
+// below send; "id" and "s" are the primary key.
+constexpr const char* kAllTypes = R"({
+  "schema": {"fields": [
+    {"name": "id", "type": "INT64"},
+    {"name": "s", "type": "STRING"},
+    {"name": "b", "type": "BYTES"},
+    {"name": "f", "type": "FLOAT64"},
+    {"name": "ok", "type": "BOOL", "mode": "REQUIRED"},
+    {"name": "n", "type": "NUMERIC"},
+    {"name": "bn", "type": "BIGNUMERIC"},
+    {"name": "ts", "type": "TIMESTAMP"},
+    {"name": "ts_text", "type": "TIMESTAMP"},
+    {"name": "d", "type": "DATE"},
+    {"name": "d_text", "type": "DATE"},
+    {"name": "t", "type": "TIME"},
+    {"name": "t_text", "type": "TIME"},
+    {"name": "dt", "type": "DATETIME"},
+    {"name": "dt_packed", "type": "DATETIME"},
+    {"name": "j", "type": "JSON"},
+    {"name": "g", "type": "GEOGRAPHY"},
+    {"name": "iv", "type": "INTERVAL"},
+    {"name": "rec", "type": "RECORD", "fields": [
+      {"name": "x", "type": "INT64", "mode": "REQUIRED"},
+      {"name": "y", "type": "STRING"}]},
+    {"name": "tags", "type": "STRING", "mode": "REPEATED"},
+    {"name": "nums", "type": "INT64", "mode": "REPEATED"},
+    {"name": "n_bytes", "type": "NUMERIC"},
+    {"name": "n_dbl", "type": "NUMERIC"},
+    {"name": "n_u64", "type": "BIGNUMERIC"},
+    {"name": "color", "type": "STRING"},
+    {"name": "flag", "type": "BOOL"},
+    {"name": "req", "type": "STRING", "mode": "REQUIRED"}
+  ]},
+  "tableConstraints": {"primaryKey": {"columns": ["id", "s"]}}
+})";
+
+DescriptorProto AllTypesRow() {
+  using F = FieldDescriptorProto;
+  DescriptorProto d;
+  d.set_name("Row");
+  AddField(&d, "id", 1, F::TYPE_INT64);
+  AddField(&d, "s", 2, F::TYPE_STRING);
+  AddField(&d, "b", 3, F::TYPE_BYTES);
+  AddField(&d, "f", 4, F::TYPE_DOUBLE);
+  AddField(&d, "ok", 5, F::TYPE_BOOL, F::LABEL_REQUIRED);  // proto2 required
+  AddField(&d, "n", 6, F::TYPE_STRING);
+  AddField(&d, "bn", 7, F::TYPE_STRING);
+  AddField(&d, "ts", 8, F::TYPE_INT64);
+  AddField(&d, "ts_text", 9, F::TYPE_STRING);
+  AddField(&d, "d", 10, F::TYPE_INT32);
+  AddField(&d, "d_text", 11, F::TYPE_STRING);
+  AddField(&d, "t", 12, F::TYPE_INT64);
+  AddField(&d, "t_text", 13, F::TYPE_STRING);
+  AddField(&d, "dt", 14, F::TYPE_STRING);
+  AddField(&d, "dt_packed", 15, F::TYPE_INT64);
+  AddField(&d, "j", 16, F::TYPE_STRING);
+  AddField(&d, "g", 17, F::TYPE_STRING);
+  AddField(&d, "iv", 18, F::TYPE_STRING);
+  AddField(&d, "rec", 19, F::TYPE_MESSAGE);
+  d.mutable_field(d.field_size() - 1)->set_type_name("Rec");
+  AddField(&d, "tags", 20, F::TYPE_STRING, F::LABEL_REPEATED);
+  AddField(&d, "nums", 21, F::TYPE_INT64, F::LABEL_REPEATED);
+  AddField(&d, "n_bytes", 22, F::TYPE_BYTES);
+  AddField(&d, "n_dbl", 23, F::TYPE_DOUBLE);
+  AddField(&d, "n_u64", 24, F::TYPE_UINT64);
+  AddField(&d, "color", 25, F::TYPE_ENUM);
+  d.mutable_field(d.field_size() - 1)->set_type_name("Color");
+  AddField(&d, "flag", 26, F::TYPE_INT32);
+  AddField(&d, "req", 27, F::TYPE_STRING);
+  AddField(&d, "_CHANGE_TYPE", 30, F::TYPE_STRING);
+  AddField(&d, "_change_sequence_number", 31, F::TYPE_STRING);
+  DescriptorProto* rec = d.add_nested_type();
+  rec->set_name("Rec");
+  AddField(rec, "x", 1, F::TYPE_INT64);
+  AddField(rec, "y", 2, F::TYPE_STRING);
+  auto* color = d.add_enum_type();
+  color->set_name("Color");
+  auto* red = color->add_value();
+  red->set_name("RED");
+  red->set_number(1);
+  auto* green = color->add_value();
+  green->set_name("GREEN");
+  green->set_number(2);
+  return d;
+}
+
+std::string Fixed64Field(int number, double v) {
+  uint64_t bits;
+  std::memcpy(&bits, &v, sizeof bits);
+  std::string out = Varint((static_cast<uint64_t>(number) << 3) | 1);
+  for (int i = 0; i < 8; ++i)
+    out.push_back(static_cast<char>((bits >> (8 * i)) & 0xFF));
+  return out;
+}
+std::string PackedField(int number, const std::vector<int64_t>& values) {
+  std::string body;
+  for (int64_t v : values)
+    body += Varint(static_cast<uint64_t>(v));
+  return StrField(number, body);
+}
+// Packed TIME / DATETIME (CivilTimeEncoder).
+int64_t PackedTime(int64_t h, int64_t m, int64_t s, int64_t us) {
+  return h << 32 | m << 26 | s << 20 | us;
+}
+int64_t PackedDatetime(int64_t y, int64_t mo, int64_t d, int64_t h, int64_t mi, int64_t s) {
+  return y << 46 | mo << 42 | d << 37 | PackedTime(h, mi, s, 0);
+}
+
+// The smallest valid row: key, the proto2-required "ok", the REQUIRED "req".
+// Protobuf keeps the last of repeated occurrences of a singular field, so a
+// case can override any of these by appending it again.
+std::string MinimalRow() {
+  return IntField(1, 7) + StrField(2, "key") + IntField(5, 1) + StrField(27, "r");
+}
+
+std::string FullRow() {
+  return MinimalRow() + StrField(3, std::string("\x00\xff", 2)) + Fixed64Field(4, 2.5) +
+         StrField(6, "-12.50") + StrField(7, "0." + std::string(37, '0') + "1") +
+         IntField(8, 1700000000123456) + StrField(9, "2023-11-14 23:13:20.5+01:00") +
+         IntField(10, 19675) + StrField(11, "2023-11-14") +
+         IntField(12, PackedTime(23, 59, 58, 7)) + StrField(13, "01:02:03") +
+         StrField(14, "2023-11-14T01:02:03.000004") +
+         IntField(15, PackedDatetime(2023, 11, 14, 1, 2, 3)) +
+         StrField(16, R"({"a": [1, 2.5, "x", null, true], "b": {}})") + StrField(17, "POINT(1 2)") +
+         StrField(18, "1-2 3 4:5:6") + StrField(19, IntField(1, 9) + StrField(2, "inner")) +
+         StrField(20, "x") + StrField(20, "y") + IntField(21, 1) + PackedField(21, {2, 3}) +
+         StrField(22, std::string("\x00\xca\x9a\x3b", 4)) /* 10^9 * 1 -> 1 */ +
+         Fixed64Field(23, 0.125) + IntField(24, -1) /* 2^64-1 as uint64 */ + IntField(25, 2) +
+         IntField(26, -5);
+}
+
+// Runs one row through both paths; they must agree on the verdict and the
+// message. Returns the shared verdict.
+Status BothPaths(const WriterSchema& ws, const std::string& row) {
+  auto decoded = ws.DecodeRow(row);
+  Status validated = ws.ValidateRow(row);
+  EXPECT_EQ(decoded.ok(), validated.ok())
+      << "decode: " << decoded.status().ToString() << " validate: " << validated.ToString();
+  EXPECT_EQ(decoded.status().message(), validated.message());
+  return validated;
+}
+
+TEST(WriterSchema, ValidateAndDecodeAgreeOnValidRows) {
+  SchemaError error;
+  auto ws = WriterSchema::Bind(AllTypesRow(), Schema(kAllTypes), "p.d.t", &error);
+  ASSERT_TRUE(ws) << error.message;
+  const std::string cdc = StrField(30, "UPSERT") + StrField(31, "1/A");
+  struct Case {
+    const char* name;
+    std::string row;
+  } cases[] = {
+      {"minimal", MinimalRow()},
+      {"every column", FullRow()},
+      {"every column as a change", FullRow() + cdc},
+      {"delete in lower case", MinimalRow() + StrField(30, "delete") + StrField(31, "FF/0/0/1")},
+      {"change without a sequence", MinimalRow() + StrField(30, "Upsert")},
+      {"NaN and infinities", MinimalRow() + Fixed64Field(4, std::nan(""))},
+      {"infinity", MinimalRow() + Fixed64Field(4, -std::numeric_limits<double>::infinity())},
+      {"NUMERIC forms", MinimalRow() + StrField(6, "1.5e3") + StrField(7, "-0.000")},
+      {"NUMERIC limits", MinimalRow() +
+                             StrField(6, std::string(29, '9') + "." + std::string(9, '9')) +
+                             StrField(7, std::string(38, '9'))},
+      {"NUMERIC from a negative scaled integer", MinimalRow() + StrField(22, "\xff")},
+      {"timestamp limits", MinimalRow() + IntField(8, kMinTimestampMicros) +
+                               StrField(9, "9999-12-31T23:59:59.999999Z")},
+      {"date limits", MinimalRow() + IntField(10, kMinDate) + StrField(11, "9999-12-31")},
+      {"JSON scalars", MinimalRow() + StrField(16, "null")},
+      {"JSON string", MinimalRow() + StrField(16, R"("\u00e9\n")")},
+      {"UTF-8 of every length",
+       MinimalRow() + StrField(2, "a\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80")},
+      {"empty STRING", MinimalRow() + StrField(2, "")},
+      {"empty repeated and struct", MinimalRow() + StrField(19, IntField(1, 0))},
+      {"unpacked and packed repeated", MinimalRow() + PackedField(21, {}) + IntField(21, -1)},
+  };
+  for (const auto& c : cases) {
+    SCOPED_TRACE(c.name);
+    Status st = BothPaths(*ws, c.row);
+    EXPECT_TRUE(st.ok()) << st.ToString();
+  }
+  // The storing path's values for the full row (what the validating path skips).
+  auto full = ws->DecodeRow(FullRow() + cdc);
+  ASSERT_TRUE(full.ok()) << full.status().ToString();
+  const auto& v = full->values;
+  EXPECT_EQ(v["b"], "AP8=");
+  EXPECT_EQ(v["f"], 2.5);
+  EXPECT_EQ(v["ok"], true);
+  EXPECT_EQ(v["n"], "-12.5");
+  EXPECT_EQ(v["ts_text"], "2023-11-14T22:13:20.500000Z");
+  EXPECT_EQ(v["d"], "2023-11-14");
+  EXPECT_EQ(v["t"], "23:59:58.000007");
+  EXPECT_EQ(v["dt_packed"], "2023-11-14T01:02:03.000000");
+  EXPECT_EQ(v["rec"], nlohmann::json::parse(R"({"x":"9","y":"inner"})"));
+  EXPECT_EQ(v["nums"], nlohmann::json::parse(R"(["1","2","3"])"));
+  EXPECT_EQ(v["n_bytes"], "1");
+  EXPECT_EQ(v["n_dbl"], "0.125");
+  EXPECT_EQ(v["n_u64"], "18446744073709551615");
+  EXPECT_EQ(v["color"], "GREEN");
+  EXPECT_EQ(v["flag"], true);
+  EXPECT_EQ(*full->change_type, "UPSERT");
+  EXPECT_EQ(*full->change_sequence, "1/A");
+}
+
+TEST(WriterSchema, ValidateAndDecodeRejectTheSameRowsWithTheSameMessage) {
+  SchemaError error;
+  auto ws = WriterSchema::Bind(AllTypesRow(), Schema(kAllTypes), "p.d.t", &error);
+  ASSERT_TRUE(ws) << error.message;
+  const std::string row = MinimalRow();
+  const std::string upsert = StrField(30, "UPSERT") + StrField(31, "1");
+  const std::string ok_req = IntField(5, 1) + StrField(27, "r");
+  struct Case {
+    const char* name;
+    std::string row;
+    const char* expect;  // in the message
+  } cases[] = {
+      {"bad UTF-8", row + StrField(2, "a\xc3\x28"), "Field s: invalid UTF-8"},
+      {"truncated UTF-8", row + StrField(2, "\xe2\x82"), "invalid UTF-8"},
+      {"bad UTF-8 in a repeated value", row + StrField(20, "ok") + StrField(20, "\xff"),
+       "Field tags: invalid UTF-8"},
+      {"bad UTF-8 in a struct", row + StrField(19, IntField(1, 1) + StrField(2, "\xc0")),
+       "Field rec.y: invalid UTF-8"},
+      {"invalid JSON", row + StrField(16, "{not json"), "Field j: invalid JSON value '{not json'"},
+      {"JSON with trailing text", row + StrField(16, "{} x"), "invalid JSON"},
+      {"empty JSON", row + StrField(16, ""), "invalid JSON"},
+      {"NUMERIC integer digits", row + StrField(6, std::string(30, '1')),
+       "digits before the decimal point"},
+      {"NUMERIC fraction digits", row + StrField(6, "0.0000000001"),
+       "digits after the decimal point"},
+      {"NUMERIC syntax", row + StrField(6, "12a"), "Invalid decimal value '12a'"},
+      {"NUMERIC empty", row + StrField(6, ""), "invalid NUMERIC value"},
+      {"BIGNUMERIC fraction digits", row + StrField(7, "0." + std::string(38, '0') + "1"),
+       "invalid BIGNUMERIC value"},
+      {"NUMERIC from NaN", row + Fixed64Field(23, std::nan("")), "NaN and infinity"},
+      {"NUMERIC from scaled bytes too large", row + StrField(22, std::string(16, '\x7f')),
+       "digits before the decimal point"},
+      {"timestamp above range", row + IntField(8, kMaxTimestampMicros + 1), "out of range"},
+      {"timestamp below range", row + IntField(8, kMinTimestampMicros - 1), "out of range"},
+      {"timestamp text", row + StrField(9, "2023-13-01T00:00:00Z"), "Invalid TIMESTAMP value"},
+      {"timestamp text out of range by its offset", row + StrField(9, "9999-12-31T23:59:59-01:00"),
+       "out of range"},
+      {"date out of range", row + IntField(10, kMaxDate + 1), "Date field value is out of range"},
+      {"date text", row + StrField(11, "2023-02-29"), "Invalid DATE value"},
+      {"packed time", row + IntField(12, PackedTime(24, 0, 0, 0)), "Invalid packed TIME"},
+      {"time text", row + StrField(13, "12:00:00.1234567"), "Invalid TIME value"},
+      {"datetime text", row + StrField(14, "2023-11-14X01:02:03"), "Invalid DATETIME value"},
+      {"packed datetime", row + IntField(15, PackedDatetime(2023, 2, 30, 0, 0, 0)),
+       "Invalid packed DATETIME"},
+      {"empty GEOGRAPHY", row + StrField(17, ""), "invalid GEOGRAPHY value"},
+      {"bad UTF-8 INTERVAL", row + StrField(18, "\xff"), "invalid INTERVAL value"},
+      {"bad _CHANGE_TYPE", row + StrField(30, "MERGE"),
+       "Invalid _CHANGE_TYPE 'MERGE': must be UPSERT or DELETE"},
+      {"empty _CHANGE_TYPE", row + StrField(30, ""), "Invalid _CHANGE_TYPE"},
+      {"_CHANGE_SEQUENCE_NUMBER not hex", row + StrField(30, "UPSERT") + StrField(31, "xyz"),
+       "not hexadecimal"},
+      {"_CHANGE_SEQUENCE_NUMBER sections", row + StrField(30, "UPSERT") + StrField(31, "1/2/3/4/5"),
+       "more than 4 sections"},
+      {"_CHANGE_SEQUENCE_NUMBER empty section", row + StrField(30, "DELETE") + StrField(31, "1//2"),
+       "empty section"},
+      {"_CHANGE_SEQUENCE_NUMBER without _CHANGE_TYPE", row + StrField(31, "1"),
+       "_CHANGE_SEQUENCE_NUMBER is set but _CHANGE_TYPE is not"},
+      {"NULL first key column", StrField(2, "key") + ok_req + upsert,
+       "Primary key column id is NULL in a UPSERT row"},
+      {"NULL second key column", IntField(1, 1) + ok_req + StrField(30, "delete"),
+       "Primary key column s is NULL in a DELETE row"},
+      {"both key columns NULL: the last is named", ok_req + upsert, "Primary key column s is NULL"},
+      {"unknown field number", row + IntField(28, 3), "not in the writer schema"},
+      {"known number, wrong wire type", row + IntField(2, 3), "not in the writer schema"},
+      {"unknown enum number", row + IntField(25, 9), "not in the writer schema"},
+      {"malformed bytes", std::string("\xff\xff\xff", 3), "Could not parse"},
+      {"truncated length",
+       row + std::string("\x12\x05"
+                         "ab",
+                         4),
+       "Could not parse"},
+      {"field number zero", std::string("\x00\x01", 2) + row, "Could not parse"},
+      {"proto2 required field missing", IntField(1, 1) + StrField(2, "k") + StrField(27, "r"),
+       "Could not parse"},
+      {"REQUIRED column missing", IntField(1, 1) + StrField(2, "k") + IntField(5, 0),
+       "Field req is REQUIRED but has no value"},
+      {"REQUIRED struct field missing", row + StrField(19, StrField(2, "y")),
+       "Field rec.x is REQUIRED but has no value"},
+      {"the first bad value is named", row + StrField(2, "\xff") + StrField(16, "{"),
+       "Field s: invalid UTF-8"},
+      {"a bad value before a NULL key", StrField(16, "[") + ok_req + upsert,
+       "Field j: invalid JSON"},
+  };
+  for (const auto& c : cases) {
+    SCOPED_TRACE(c.name);
+    Status st = BothPaths(*ws, c.row);
+    ASSERT_FALSE(st.ok());
+    EXPECT_NE(st.message().find(c.expect), std::string::npos) << st.message();
+  }
+}
+
+TEST(WriterSchema, ChangeRowRulesNeedAChangeTypeColumn) {
+  // A writer schema with only _CHANGE_SEQUENCE_NUMBER: the sequence is
+  // checked, but neither a NULL key nor a missing _CHANGE_TYPE is refused.
+  DescriptorProto d;
+  d.set_name("Row");
+  AddField(&d, "id", 1, FieldDescriptorProto::TYPE_INT64);
+  AddField(&d, "_CHANGE_SEQUENCE_NUMBER", 7, FieldDescriptorProto::TYPE_STRING);
+  SchemaError error;
+  auto ws = WriterSchema::Bind(d, Schema(R"({
+    "schema": {"fields": [{"name": "id", "type": "INT64"}]},
+    "tableConstraints": {"primaryKey": {"columns": ["id"]}}})"),
+                               "p.d.t", &error);
+  ASSERT_TRUE(ws) << error.message;
+  EXPECT_TRUE(BothPaths(*ws, StrField(7, "1")).ok());
+  Status bad = BothPaths(*ws, StrField(7, "g"));
+  EXPECT_NE(bad.message().find("_CHANGE_SEQUENCE_NUMBER"), std::string::npos) << bad.message();
 }
 
 }  // namespace
