@@ -2,9 +2,13 @@
 
 #include <google/protobuf/message.h>
 
+#include <algorithm>
 #include <cctype>
+#include <climits>
 #include <cmath>
+#include <cstdint>
 #include <cstdio>
+#include <cstring>
 
 #include "tests/bq_emulator/bq_values.h"
 #include "tests/bq_emulator/change_sequence.h"
@@ -249,68 +253,90 @@ Status ConvertStruct(const Message& m, const std::vector<WriterSchema::Binding>&
   return Status::Ok();
 }
 
-Status ConvertValue(const Message& m, const WriterSchema::Binding& b, int index, const Where& where,
-                    nlohmann::json* out) {
+// One scalar field value, read from a parsed message (ReflectedValue) or
+// straight from the wire (WriterSchema::WireRowIsValid): which member is set
+// follows the proto field's type.
+struct FieldValue {
+  std::string_view text;                   // string, bytes
+  int64_t integral = 0;                    // integers, bool, enum number
+  bool overflow = false;                   // uint64 above INT64_MAX
+  double real = 0;                         // double, float
+  const std::string* enum_name = nullptr;  // enum
+};
+
+FieldValue ReflectedValue(const Message& m, const FieldDescriptor* f, int index,
+                          std::string* scratch) {
   const Reflection* r = m.GetReflection();
-  const FieldDescriptor* f = b.field;
   bool rep = index >= 0;
+  FieldValue v;
+  switch (f->cpp_type()) {
+    case FieldDescriptor::CPPTYPE_STRING:
+      v.text = StringValue(m, f, index, scratch);
+      break;
+    case FieldDescriptor::CPPTYPE_FLOAT:
+      v.real = rep ? r->GetRepeatedFloat(m, f, index) : r->GetFloat(m, f);
+      break;
+    case FieldDescriptor::CPPTYPE_DOUBLE:
+      v.real = rep ? r->GetRepeatedDouble(m, f, index) : r->GetDouble(m, f);
+      break;
+    case FieldDescriptor::CPPTYPE_ENUM: {
+      const auto* ev = rep ? r->GetRepeatedEnum(m, f, index) : r->GetEnum(m, f);
+      v.integral = ev->number();
+      v.enum_name = &ev->name();
+      break;
+    }
+    case FieldDescriptor::CPPTYPE_MESSAGE:
+      break;
+    default:
+      v.integral = IntegralValue(m, r, f, index, &v.overflow);
+  }
+  return v;
+}
+
+// The checks (and, when `out` is not null, the stored form) of one scalar
+// value of column b.column carried by proto field b.field.
+Status CheckValue(const WriterSchema::Binding& b, const FieldValue& v, const Where& where,
+                  nlohmann::json* out) {
+  const FieldDescriptor* f = b.field;
   auto fail = [&](const std::string& why) {
     return Status::InvalidArgument("Field " + where.Text() + ": " + why);
   };
-  std::string scratch;
-  auto str = [&]() -> const std::string& { return StringValue(m, f, index, &scratch); };
-  auto dbl = [&]() {
-    if (f->cpp_type() == FieldDescriptor::CPPTYPE_FLOAT) {
-      return static_cast<double>(rep ? r->GetRepeatedFloat(m, f, index) : r->GetFloat(m, f));
-    }
-    return rep ? r->GetRepeatedDouble(m, f, index) : r->GetDouble(m, f);
-  };
   bool is_string = f->type() == FieldDescriptor::TYPE_STRING;
-  bool overflow = false;
   switch (b.column->type) {
     case ColumnType::kString: {
       if (f->type() == FieldDescriptor::TYPE_ENUM) {
-        if (out) {
-          const auto* ev = rep ? r->GetRepeatedEnum(m, f, index) : r->GetEnum(m, f);
-          *out = ev->name();
-        }
+        if (out) *out = *v.enum_name;
         return Status::Ok();
       }
-      const std::string& s = str();
-      if (!ValidUtf8(s)) return fail("invalid UTF-8 in a STRING value");
-      if (out) *out = s;
+      if (!ValidUtf8(v.text)) return fail("invalid UTF-8 in a STRING value");
+      if (out) *out = std::string(v.text);
       return Status::Ok();
     }
     case ColumnType::kGeography:
     case ColumnType::kInterval: {
-      const std::string& s = str();
-      if (s.empty() || !ValidUtf8(s)) {
+      if (v.text.empty() || !ValidUtf8(v.text)) {
         return fail("invalid " + ColumnTypeSqlName(b.column->type) + " value");
       }
-      if (out) *out = s;
+      if (out) *out = std::string(v.text);
       return Status::Ok();
     }
     case ColumnType::kBytes:
-      if (out) *out = Base64Encode(str());
+      if (out) *out = Base64Encode(v.text);
       return Status::Ok();
     case ColumnType::kInt64:
-      if (out) *out = std::to_string(IntegralValue(m, r, f, index, &overflow));
+      if (out) *out = std::to_string(v.integral);
       return Status::Ok();
     case ColumnType::kBool:
-      if (out) {
-        int64_t v = IntegralValue(m, r, f, index, &overflow);
-        *out = v != 0 || overflow;
-      }
+      if (out) *out = v.integral != 0 || v.overflow;
       return Status::Ok();
     case ColumnType::kFloat64:
       if (out) {
-        double v = dbl();
-        if (std::isnan(v)) {
+        if (std::isnan(v.real)) {
           *out = "NaN";
-        } else if (std::isinf(v)) {
-          *out = v > 0 ? "Infinity" : "-Infinity";
+        } else if (std::isinf(v.real)) {
+          *out = v.real > 0 ? "Infinity" : "-Infinity";
         } else {
-          *out = v;
+          *out = v.real;
         }
       }
       return Status::Ok();
@@ -320,31 +346,30 @@ Status ConvertValue(const Message& m, const WriterSchema::Binding& b, int index,
       int idig = big ? kBigNumericIntegerDigits : kNumericIntegerDigits;
       int fdig = big ? kBigNumericFractionDigits : kNumericFractionDigits;
       std::string made;
-      const std::string* text = &made;
+      std::string_view text;
       if (is_string) {
-        text = &str();
+        text = v.text;
       } else if (f->type() == FieldDescriptor::TYPE_BYTES) {
-        made = DecimalFromScaledBytes(str(), fdig);
+        text = made = DecimalFromScaledBytes(v.text, fdig);
       } else if (f->cpp_type() == FieldDescriptor::CPPTYPE_DOUBLE ||
                  f->cpp_type() == FieldDescriptor::CPPTYPE_FLOAT) {
-        double v = dbl();
-        if (!std::isfinite(v)) return fail("NaN and infinity are not valid NUMERIC values");
+        if (!std::isfinite(v.real)) return fail("NaN and infinity are not valid NUMERIC values");
         char buf[512];
-        std::snprintf(buf, sizeof buf, big ? "%.17g" : "%.9f", v);
-        made = buf;
+        std::snprintf(buf, sizeof buf, big ? "%.17g" : "%.9f", v.real);
+        text = made = buf;
       } else {
-        int64_t v = IntegralValue(m, r, f, index, &overflow);
-        made = overflow ? std::to_string(static_cast<uint64_t>(v)) : std::to_string(v);
+        text = made = v.overflow ? std::to_string(static_cast<uint64_t>(v.integral))
+                                 : std::to_string(v.integral);
       }
       auto bad = [&](const Status& st) {
         return fail("invalid " + std::string(big ? "BIGNUMERIC" : "NUMERIC") +
                     " value: " + st.message());
       };
       if (!out) {
-        Status st = CheckDecimal(*text, idig, fdig);
+        Status st = CheckDecimal(text, idig, fdig);
         return st.ok() ? st : bad(st);
       }
-      auto norm = NormalizeDecimal(*text, idig, fdig);
+      auto norm = NormalizeDecimal(text, idig, fdig);
       if (!norm.ok()) return bad(norm.status());
       *out = std::move(*norm);
       return Status::Ok();
@@ -352,11 +377,11 @@ Status ConvertValue(const Message& m, const WriterSchema::Binding& b, int index,
     case ColumnType::kTimestamp: {
       int64_t micros;
       if (is_string) {
-        auto us = ParseTimestamp(str());
+        auto us = ParseTimestamp(v.text);
         if (!us.ok()) return fail(us.status().message());
         micros = *us;
       } else {
-        micros = IntegralValue(m, r, f, index, &overflow);
+        micros = v.integral;
         Status st = CheckTimestampMicros(micros);
         if (!st.ok()) return fail(st.message());
       }
@@ -366,11 +391,11 @@ Status ConvertValue(const Message& m, const WriterSchema::Binding& b, int index,
     case ColumnType::kDate: {
       int64_t days;
       if (is_string) {
-        auto d = ParseDate(str());
+        auto d = ParseDate(v.text);
         if (!d.ok()) return fail(d.status().message());
         days = *d;
       } else {
-        days = IntegralValue(m, r, f, index, &overflow);
+        days = v.integral;
       }
       Status st = CheckDateDays(days);
       if (!st.ok()) return fail(st.message());
@@ -378,40 +403,48 @@ Status ConvertValue(const Message& m, const WriterSchema::Binding& b, int index,
       return Status::Ok();
     }
     case ColumnType::kTime: {
-      Result<int64_t> t = is_string ? ParseTimeOfDay(str())
-                                    : DecodePackedTime(IntegralValue(m, r, f, index, &overflow));
+      Result<int64_t> t = is_string ? ParseTimeOfDay(v.text) : DecodePackedTime(v.integral);
       if (!t.ok()) return fail(t.status().message());
       if (out) *out = FormatTimeOfDay(*t);
       return Status::Ok();
     }
     case ColumnType::kDatetime: {
       int64_t days, micros;
-      Status st = is_string ? ParseDatetime(str(), &days, &micros)
-                            : DecodePackedDatetime(IntegralValue(m, r, f, index, &overflow), &days,
-                                                   &micros);
+      Status st = is_string ? ParseDatetime(v.text, &days, &micros)
+                            : DecodePackedDatetime(v.integral, &days, &micros);
       if (!st.ok()) return fail(st.message());
       if (out) *out = FormatDatetime(days, micros);
       return Status::Ok();
     }
     case ColumnType::kJson: {
-      const std::string& s = str();
       // accept() runs the same parser as parse() without building a DOM.
       bool valid;
       if (out) {
-        *out = nlohmann::json::parse(s, nullptr, /*allow_exceptions=*/false);
+        *out = nlohmann::json::parse(v.text.begin(), v.text.end(), nullptr,
+                                     /*allow_exceptions=*/false);
         valid = !out->is_discarded();
       } else {
-        valid = nlohmann::json::accept(s);
+        valid = nlohmann::json::accept(v.text.begin(), v.text.end());
       }
-      if (!valid) return fail("invalid JSON value '" + s.substr(0, 100) + "'");
+      if (!valid) return fail("invalid JSON value '" + std::string(v.text.substr(0, 100)) + "'");
       return Status::Ok();
     }
-    case ColumnType::kStruct: {
-      const Message& sub = rep ? r->GetRepeatedMessage(m, f, index) : r->GetMessage(m, f);
-      return ConvertStruct(sub, b.sub, b.sub_by_column, b.column->fields, &where, out);
-    }
+    case ColumnType::kStruct:
+      break;  // ConvertValue walks STRUCTs
   }
   return fail("unsupported type");
+}
+
+Status ConvertValue(const Message& m, const WriterSchema::Binding& b, int index, const Where& where,
+                    nlohmann::json* out) {
+  if (b.column->type == ColumnType::kStruct) {
+    const Reflection* r = m.GetReflection();
+    const Message& sub =
+        index >= 0 ? r->GetRepeatedMessage(m, b.field, index) : r->GetMessage(m, b.field);
+    return ConvertStruct(sub, b.sub, b.sub_by_column, b.column->fields, &where, out);
+  }
+  std::string scratch;
+  return CheckValue(b, ReflectedValue(m, b.field, index, &scratch), where, out);
 }
 
 // For each column, the index of the binding bound to it (the last one, should
@@ -447,6 +480,141 @@ const char* CanonicalChangeType(std::string_view value) {
   if (same("UPSERT")) return "UPSERT";
   if (same("DELETE")) return "DELETE";
   return nullptr;
+}
+
+// Canonical varints only (no padding 0x80.. 0x00 bytes, at most 10 bytes,
+// nothing above 64 bits): stricter than the protobuf parser, which is safe
+// for a path that may only say "certainly valid".
+bool ReadVarint(const char** p, const char* end, uint64_t* out, int max_bytes = 10) {
+  uint64_t v = 0;
+  for (int i = 0; i < max_bytes && *p < end; ++i) {
+    auto byte = static_cast<uint8_t>(*(*p)++);
+    if (i == 9 && byte > 1) return false;
+    v |= static_cast<uint64_t>(byte & 0x7F) << (7 * i);
+    if (!(byte & 0x80)) {
+      if (byte == 0 && i > 0) return false;
+      *out = v;
+      return true;
+    }
+  }
+  return false;
+}
+
+bool ReadLengthDelimited(const char** p, const char* end, std::string_view* out) {
+  uint64_t n;
+  if (!ReadVarint(p, end, &n) || n > static_cast<uint64_t>(end - *p) || n > INT32_MAX) {
+    return false;
+  }
+  *out = std::string_view(*p, static_cast<size_t>(n));
+  *p += n;
+  return true;
+}
+
+template <typename T>
+bool ReadFixed(const char** p, const char* end, T* out) {
+  if (end - *p < static_cast<std::ptrdiff_t>(sizeof(T))) return false;
+  std::memcpy(out, *p, sizeof(T));  // little endian, like the wire
+  *p += sizeof(T);
+  return true;
+}
+
+// The wire type a field of type t is written with (unpacked).
+int WireTypeOf(FieldDescriptor::Type t) {
+  switch (t) {
+    case FieldDescriptor::TYPE_FIXED64:
+    case FieldDescriptor::TYPE_SFIXED64:
+    case FieldDescriptor::TYPE_DOUBLE:
+      return 1;
+    case FieldDescriptor::TYPE_STRING:
+    case FieldDescriptor::TYPE_BYTES:
+      return 2;
+    case FieldDescriptor::TYPE_FIXED32:
+    case FieldDescriptor::TYPE_SFIXED32:
+    case FieldDescriptor::TYPE_FLOAT:
+      return 5;
+    default:
+      return 0;
+  }
+}
+
+// One non-length-delimited scalar of type t at *p, converted the way the
+// protobuf parser and reflection (IntegralValue) convert it.
+bool ReadWireScalar(FieldDescriptor::Type t, const char** p, const char* end, FieldValue* v) {
+  uint64_t u = 0;
+  switch (t) {
+    case FieldDescriptor::TYPE_INT32:
+    case FieldDescriptor::TYPE_INT64:
+    case FieldDescriptor::TYPE_UINT32:
+    case FieldDescriptor::TYPE_UINT64:
+    case FieldDescriptor::TYPE_SINT32:
+    case FieldDescriptor::TYPE_SINT64:
+    case FieldDescriptor::TYPE_BOOL:
+      if (!ReadVarint(p, end, &u)) return false;
+      break;
+    default:
+      break;
+  }
+  switch (t) {
+    case FieldDescriptor::TYPE_INT32:
+      v->integral = static_cast<int32_t>(u);
+      return true;
+    case FieldDescriptor::TYPE_INT64:
+      v->integral = static_cast<int64_t>(u);
+      return true;
+    case FieldDescriptor::TYPE_UINT32:
+      v->integral = static_cast<uint32_t>(u);
+      return true;
+    case FieldDescriptor::TYPE_UINT64:
+      v->integral = static_cast<int64_t>(u);
+      v->overflow = u > static_cast<uint64_t>(INT64_MAX);
+      return true;
+    case FieldDescriptor::TYPE_SINT32: {
+      auto n = static_cast<uint32_t>(u);
+      v->integral = static_cast<int32_t>((n >> 1) ^ (~(n & 1) + 1));
+      return true;
+    }
+    case FieldDescriptor::TYPE_SINT64:
+      v->integral = static_cast<int64_t>((u >> 1) ^ (~(u & 1) + 1));
+      return true;
+    case FieldDescriptor::TYPE_BOOL:
+      v->integral = u != 0 ? 1 : 0;
+      return true;
+    case FieldDescriptor::TYPE_FIXED32: {
+      uint32_t x;
+      if (!ReadFixed(p, end, &x)) return false;
+      v->integral = x;
+      return true;
+    }
+    case FieldDescriptor::TYPE_SFIXED32: {
+      int32_t x;
+      if (!ReadFixed(p, end, &x)) return false;
+      v->integral = x;
+      return true;
+    }
+    case FieldDescriptor::TYPE_FIXED64: {
+      uint64_t x;
+      if (!ReadFixed(p, end, &x)) return false;
+      v->integral = static_cast<int64_t>(x);
+      v->overflow = x > static_cast<uint64_t>(INT64_MAX);
+      return true;
+    }
+    case FieldDescriptor::TYPE_SFIXED64: {
+      int64_t x;
+      if (!ReadFixed(p, end, &x)) return false;
+      v->integral = x;
+      return true;
+    }
+    case FieldDescriptor::TYPE_FLOAT: {
+      float x;
+      if (!ReadFixed(p, end, &x)) return false;
+      v->real = x;
+      return true;
+    }
+    case FieldDescriptor::TYPE_DOUBLE:
+      return ReadFixed(p, end, &v->real);
+    default:
+      return false;
+  }
 }
 
 }  // namespace
@@ -489,6 +657,7 @@ std::unique_ptr<WriterSchema> WriterSchema::Bind(const google::protobuf::Descrip
     }
     ws->key_bindings_.push_back(bi);
   }
+  ws->PrepareWirePath();
   ws->factory_ = std::make_unique<google::protobuf::DynamicMessageFactory>(&ws->pool_);
   return ws;
 }
@@ -500,7 +669,121 @@ Result<DecodedRow> WriterSchema::DecodeRow(std::string_view bytes) const {
 }
 
 Status WriterSchema::ValidateRow(std::string_view bytes) const {
+  if (WireRowIsValid(bytes)) return Status::Ok();
   return Walk(bytes, nullptr);
+}
+
+void WriterSchema::PrepareWirePath() {
+  // Only flat rows of scalar fields: STRUCTs (merging of repeated
+  // occurrences, nested required fields), closed enums (unknown numbers go to
+  // unknown fields) and oneofs (one member clears the others) stay with the
+  // full walk.
+  wire_eligible_ = false;
+  if (root_->oneof_decl_count() > 0 || root_->extension_range_count() > 0) return;
+  int max_number = 0;
+  for (int i = 0; i < root_->field_count(); ++i)
+    max_number = std::max(max_number, root_->field(i)->number());
+  if (max_number > 65535) return;
+  std::vector<int> slot(static_cast<size_t>(max_number) + 1, kWireUnknown);
+  std::vector<int> required;
+  std::vector<const Column*> columns;
+  for (size_t i = 0; i < bindings_.size(); ++i) {
+    const Binding& b = bindings_[i];
+    FieldDescriptor::Type t = b.field->type();
+    if (b.column->type == ColumnType::kStruct || t == FieldDescriptor::TYPE_ENUM ||
+        t == FieldDescriptor::TYPE_MESSAGE || t == FieldDescriptor::TYPE_GROUP) {
+      return;
+    }
+    for (const Column* c : columns) {
+      if (c == b.column) return;  // two fields for one column: the walk uses the last only
+    }
+    columns.push_back(b.column);
+    slot[static_cast<size_t>(b.field->number())] = static_cast<int>(i);
+    if (b.field->is_required() || b.column->mode == ColumnMode::kRequired) {
+      required.push_back(static_cast<int>(i));
+    }
+  }
+  if (change_type_) {
+    if (change_type_->is_required()) return;
+    slot[static_cast<size_t>(change_type_->number())] = kWireChangeType;
+  }
+  if (change_sequence_) {
+    if (change_sequence_->is_required()) return;
+    slot[static_cast<size_t>(change_sequence_->number())] = kWireChangeSequence;
+  }
+  wire_slot_ = std::move(slot);
+  wire_required_ = std::move(required);
+  wire_eligible_ = true;
+}
+
+bool WriterSchema::WireRowIsValid(std::string_view bytes) const {
+  if (!wire_eligible_) return false;
+  wire_seen_.assign(bindings_.size(), 0);
+  bool has_change_type = false, has_change_sequence = false;
+  std::string_view change_type, change_sequence;
+  const char* p = bytes.data();
+  const char* end = p + bytes.size();
+  while (p < end) {
+    uint64_t tag;
+    if (!ReadVarint(&p, end, &tag, 5) || tag > UINT32_MAX) return false;
+    uint64_t number = tag >> 3;
+    int wire = static_cast<int>(tag & 7);
+    if (number == 0 || number >= wire_slot_.size()) return false;
+    int slot = wire_slot_[number];
+    if (slot == kWireUnknown) return false;
+    if (slot == kWireChangeType || slot == kWireChangeSequence) {
+      bool type = slot == kWireChangeType;
+      if (wire != 2 || !ReadLengthDelimited(&p, end, type ? &change_type : &change_sequence)) {
+        return false;
+      }
+      (type ? has_change_type : has_change_sequence) = true;
+      continue;
+    }
+    const Binding& b = bindings_[static_cast<size_t>(slot)];
+    FieldDescriptor::Type t = b.field->type();
+    int expected = WireTypeOf(t);
+    // Every occurrence is checked, also of a singular field whose last
+    // occurrence wins: stricter than the walk, which only costs a fallback.
+    Where where{nullptr, &b.column->name};
+    if (wire == expected) {
+      FieldValue v;
+      bool read =
+          expected == 2 ? ReadLengthDelimited(&p, end, &v.text) : ReadWireScalar(t, &p, end, &v);
+      if (!read || !CheckValue(b, v, where, nullptr).ok()) return false;
+    } else if (wire == 2 && expected != 2 && b.field->is_repeated()) {
+      // Packed, accepted for any repeated scalar whatever its [packed] option.
+      std::string_view packed;
+      if (!ReadLengthDelimited(&p, end, &packed)) return false;
+      const char* q = packed.data();
+      const char* qend = q + packed.size();
+      while (q < qend) {
+        FieldValue v;
+        if (!ReadWireScalar(t, &q, qend, &v) || !CheckValue(b, v, where, nullptr).ok()) {
+          return false;
+        }
+      }
+    } else {
+      return false;
+    }
+    wire_seen_[static_cast<size_t>(slot)] = 1;
+  }
+  for (int i : wire_required_) {
+    if (!wire_seen_[static_cast<size_t>(i)]) return false;
+  }
+  const char* canonical = nullptr;
+  if (has_change_type) {
+    canonical = CanonicalChangeType(change_type);
+    if (!canonical) return false;
+  }
+  if (has_change_sequence && !ChangeSequence::Validate(change_sequence).ok()) return false;
+  if (canonical) {
+    for (int bi : key_bindings_) {
+      if (bi < 0 || !wire_seen_[static_cast<size_t>(bi)]) return false;
+    }
+  } else if (has_change_sequence && change_type_) {
+    return false;
+  }
+  return true;
 }
 
 Status WriterSchema::Walk(std::string_view bytes, DecodedRow* row) const {

@@ -11,6 +11,7 @@
 #include <google/protobuf/descriptor.pb.h>
 #include <google/protobuf/dynamic_message.h>
 
+#include <cstdint>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <optional>
@@ -74,8 +75,18 @@ class WriterSchema {
   // walk and the same checks.
   Status ValidateRow(std::string_view bytes) const;
 
+  // ValidateRow's fast path: reads the row straight from the protobuf wire
+  // format (no DynamicMessage, no reflection) and runs the same value checks.
+  // True only when the row is certainly valid; false means "not sure" (a bad
+  // value, anything unusual on the wire, or a writer schema with STRUCT, enum
+  // or oneof fields), and ValidateRow then lets the full walk decide and name
+  // the problem. Public for tests.
+  bool WireRowIsValid(std::string_view bytes) const;
+
  private:
   WriterSchema() = default;
+
+  void PrepareWirePath();
 
   // Parses `bytes` into scratch_ and checks the row; fills *row when not null.
   Status Walk(std::string_view bytes, DecodedRow* row) const;
@@ -90,6 +101,17 @@ class WriterSchema {
   const google::protobuf::FieldDescriptor* change_type_ = nullptr;
   const google::protobuf::FieldDescriptor* change_sequence_ = nullptr;
   mutable std::unique_ptr<google::protobuf::Message> scratch_;
+
+  // The wire fast path: per field number, the index in bindings_ or one of
+  // the kWire* slots below; the bindings that must be present (proto2
+  // required fields, REQUIRED columns); which bindings a row had.
+  static constexpr int kWireUnknown = -1;
+  static constexpr int kWireChangeType = -2;
+  static constexpr int kWireChangeSequence = -3;
+  bool wire_eligible_ = false;
+  std::vector<int> wire_slot_;
+  std::vector<int> wire_required_;
+  mutable std::vector<uint8_t> wire_seen_;
 };
 
 }  // namespace pg2bq::bqemu

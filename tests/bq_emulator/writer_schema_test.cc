@@ -7,6 +7,7 @@
 #include <cmath>
 #include <cstring>
 #include <limits>
+#include <random>
 
 #include "tests/bq_emulator/bq_values.h"
 
@@ -204,7 +205,23 @@ constexpr const char* kAllTypes = R"({
   "tableConstraints": {"primaryKey": {"columns": ["id", "s"]}}
 })";
 
-DescriptorProto AllTypesRow() {
+// kAllTypes, without the STRUCT and enum-carried columns when !nested (a
+// writer schema the wire fast path takes).
+TableSchema AllTypesTable(bool nested) {
+  auto resource = nlohmann::json::parse(kAllTypes);
+  auto& fields = resource["schema"]["fields"];
+  if (!nested) {
+    for (size_t i = fields.size(); i-- > 0;) {
+      if (fields[i]["name"] == "rec" || fields[i]["name"] == "color") fields.erase(i);
+    }
+  }
+  auto r = TableSchemaFromResource(resource);
+  EXPECT_TRUE(r.ok()) << r.status().ToString();
+  return r.ok() ? *r : TableSchema{};
+}
+
+// Writer schema for kAllTypes; without "rec" and "color" when !nested.
+DescriptorProto AllTypesRow(bool nested) {
   using F = FieldDescriptorProto;
   DescriptorProto d;
   d.set_name("Row");
@@ -226,19 +243,24 @@ DescriptorProto AllTypesRow() {
   AddField(&d, "j", 16, F::TYPE_STRING);
   AddField(&d, "g", 17, F::TYPE_STRING);
   AddField(&d, "iv", 18, F::TYPE_STRING);
-  AddField(&d, "rec", 19, F::TYPE_MESSAGE);
-  d.mutable_field(d.field_size() - 1)->set_type_name("Rec");
+  if (nested) {
+    AddField(&d, "rec", 19, F::TYPE_MESSAGE);
+    d.mutable_field(d.field_size() - 1)->set_type_name("Rec");
+  }
   AddField(&d, "tags", 20, F::TYPE_STRING, F::LABEL_REPEATED);
   AddField(&d, "nums", 21, F::TYPE_INT64, F::LABEL_REPEATED);
   AddField(&d, "n_bytes", 22, F::TYPE_BYTES);
   AddField(&d, "n_dbl", 23, F::TYPE_DOUBLE);
   AddField(&d, "n_u64", 24, F::TYPE_UINT64);
-  AddField(&d, "color", 25, F::TYPE_ENUM);
-  d.mutable_field(d.field_size() - 1)->set_type_name("Color");
+  if (nested) {
+    AddField(&d, "color", 25, F::TYPE_ENUM);
+    d.mutable_field(d.field_size() - 1)->set_type_name("Color");
+  }
   AddField(&d, "flag", 26, F::TYPE_INT32);
   AddField(&d, "req", 27, F::TYPE_STRING);
   AddField(&d, "_CHANGE_TYPE", 30, F::TYPE_STRING);
   AddField(&d, "_change_sequence_number", 31, F::TYPE_STRING);
+  if (!nested) return d;
   DescriptorProto* rec = d.add_nested_type();
   rec->set_name("Rec");
   AddField(rec, "x", 1, F::TYPE_INT64);
@@ -283,7 +305,7 @@ std::string MinimalRow() {
   return IntField(1, 7) + StrField(2, "key") + IntField(5, 1) + StrField(27, "r");
 }
 
-std::string FullRow() {
+std::string FullRow(bool nested) {
   return MinimalRow() + StrField(3, std::string("\x00\xff", 2)) + Fixed64Field(4, 2.5) +
          StrField(6, "-12.50") + StrField(7, "0." + std::string(37, '0') + "1") +
          IntField(8, 1700000000123456) + StrField(9, "2023-11-14 23:13:20.5+01:00") +
@@ -292,11 +314,12 @@ std::string FullRow() {
          StrField(14, "2023-11-14T01:02:03.000004") +
          IntField(15, PackedDatetime(2023, 11, 14, 1, 2, 3)) +
          StrField(16, R"({"a": [1, 2.5, "x", null, true], "b": {}})") + StrField(17, "POINT(1 2)") +
-         StrField(18, "1-2 3 4:5:6") + StrField(19, IntField(1, 9) + StrField(2, "inner")) +
-         StrField(20, "x") + StrField(20, "y") + IntField(21, 1) + PackedField(21, {2, 3}) +
+         StrField(18, "1-2 3 4:5:6") +
+         (nested ? StrField(19, IntField(1, 9) + StrField(2, "inner")) : "") + StrField(20, "x") +
+         StrField(20, "y") + IntField(21, 1) + PackedField(21, {2, 3}) +
          StrField(22, std::string("\x00\xca\x9a\x3b", 4)) /* 10^9 * 1 -> 1 */ +
-         Fixed64Field(23, 0.125) + IntField(24, -1) /* 2^64-1 as uint64 */ + IntField(25, 2) +
-         IntField(26, -5);
+         Fixed64Field(23, 0.125) + IntField(24, -1) /* 2^64-1 as uint64 */ +
+         (nested ? IntField(25, 2) : "") + IntField(26, -5);
 }
 
 // Runs one row through both paths; they must agree on the verdict and the
@@ -310,18 +333,28 @@ Status BothPaths(const WriterSchema& ws, const std::string& row) {
   return validated;
 }
 
-TEST(WriterSchema, ValidateAndDecodeAgreeOnValidRows) {
+// Both schemas: with STRUCT and enum fields (the full walk only) and flat (the
+// wire fast path accepts valid rows, the full walk refuses bad ones).
+class WriterSchemaBothPaths : public ::testing::TestWithParam<bool> {};
+
+TEST_P(WriterSchemaBothPaths, ValidateAndDecodeAgreeOnValidRows) {
+  const bool nested = GetParam();
   SchemaError error;
-  auto ws = WriterSchema::Bind(AllTypesRow(), Schema(kAllTypes), "p.d.t", &error);
+  auto ws = WriterSchema::Bind(AllTypesRow(nested), AllTypesTable(nested), "p.d.t", &error);
   ASSERT_TRUE(ws) << error.message;
   const std::string cdc = StrField(30, "UPSERT") + StrField(31, "1/A");
   struct Case {
     const char* name;
     std::string row;
+    bool uses_nested = false;  // sends "rec" or "color"
+    bool fast = true;          // the wire fast path accepts it (flat schema)
   } cases[] = {
       {"minimal", MinimalRow()},
-      {"every column", FullRow()},
-      {"every column as a change", FullRow() + cdc},
+      {"every column", FullRow(nested)},
+      {"every column as a change", FullRow(nested) + cdc},
+      {"a bad value overwritten by a good one",
+       MinimalRow() + StrField(16, "{") + StrField(16, "{}"), false, /*fast=*/false},
+      {"a singular field sent twice", MinimalRow() + IntField(8, 1) + IntField(8, 2)},
       {"delete in lower case", MinimalRow() + StrField(30, "delete") + StrField(31, "FF/0/0/1")},
       {"change without a sequence", MinimalRow() + StrField(30, "Upsert")},
       {"NaN and infinities", MinimalRow() + Fixed64Field(4, std::nan(""))},
@@ -339,16 +372,20 @@ TEST(WriterSchema, ValidateAndDecodeAgreeOnValidRows) {
       {"UTF-8 of every length",
        MinimalRow() + StrField(2, "a\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80")},
       {"empty STRING", MinimalRow() + StrField(2, "")},
-      {"empty repeated and struct", MinimalRow() + StrField(19, IntField(1, 0))},
+      {"empty repeated and struct", MinimalRow() + StrField(19, IntField(1, 0)), true},
+      {"enum", MinimalRow() + IntField(25, 1), true},
       {"unpacked and packed repeated", MinimalRow() + PackedField(21, {}) + IntField(21, -1)},
   };
   for (const auto& c : cases) {
+    if (c.uses_nested && !nested) continue;
     SCOPED_TRACE(c.name);
     Status st = BothPaths(*ws, c.row);
     EXPECT_TRUE(st.ok()) << st.ToString();
+    EXPECT_EQ(ws->WireRowIsValid(c.row), !nested && c.fast);
   }
+  if (!nested) return;
   // The storing path's values for the full row (what the validating path skips).
-  auto full = ws->DecodeRow(FullRow() + cdc);
+  auto full = ws->DecodeRow(FullRow(true) + cdc);
   ASSERT_TRUE(full.ok()) << full.status().ToString();
   const auto& v = full->values;
   EXPECT_EQ(v["b"], "AP8=");
@@ -370,9 +407,10 @@ TEST(WriterSchema, ValidateAndDecodeAgreeOnValidRows) {
   EXPECT_EQ(*full->change_sequence, "1/A");
 }
 
-TEST(WriterSchema, ValidateAndDecodeRejectTheSameRowsWithTheSameMessage) {
+TEST_P(WriterSchemaBothPaths, ValidateAndDecodeRejectTheSameRowsWithTheSameMessage) {
+  const bool nested = GetParam();
   SchemaError error;
-  auto ws = WriterSchema::Bind(AllTypesRow(), Schema(kAllTypes), "p.d.t", &error);
+  auto ws = WriterSchema::Bind(AllTypesRow(nested), AllTypesTable(nested), "p.d.t", &error);
   ASSERT_TRUE(ws) << error.message;
   const std::string row = MinimalRow();
   const std::string upsert = StrField(30, "UPSERT") + StrField(31, "1");
@@ -380,14 +418,15 @@ TEST(WriterSchema, ValidateAndDecodeRejectTheSameRowsWithTheSameMessage) {
   struct Case {
     const char* name;
     std::string row;
-    const char* expect;  // in the message
+    const char* expect;        // in the message
+    bool uses_nested = false;  // sends "rec" or "color"
   } cases[] = {
       {"bad UTF-8", row + StrField(2, "a\xc3\x28"), "Field s: invalid UTF-8"},
       {"truncated UTF-8", row + StrField(2, "\xe2\x82"), "invalid UTF-8"},
       {"bad UTF-8 in a repeated value", row + StrField(20, "ok") + StrField(20, "\xff"),
        "Field tags: invalid UTF-8"},
       {"bad UTF-8 in a struct", row + StrField(19, IntField(1, 1) + StrField(2, "\xc0")),
-       "Field rec.y: invalid UTF-8"},
+       "Field rec.y: invalid UTF-8", true},
       {"invalid JSON", row + StrField(16, "{not json"), "Field j: invalid JSON value '{not json'"},
       {"JSON with trailing text", row + StrField(16, "{} x"), "invalid JSON"},
       {"empty JSON", row + StrField(16, ""), "invalid JSON"},
@@ -434,7 +473,12 @@ TEST(WriterSchema, ValidateAndDecodeRejectTheSameRowsWithTheSameMessage) {
       {"both key columns NULL: the last is named", ok_req + upsert, "Primary key column s is NULL"},
       {"unknown field number", row + IntField(28, 3), "not in the writer schema"},
       {"known number, wrong wire type", row + IntField(2, 3), "not in the writer schema"},
-      {"unknown enum number", row + IntField(25, 9), "not in the writer schema"},
+      {"unknown enum number", row + IntField(25, 9), "not in the writer schema", true},
+      {"a singular field packed", row + StrField(8, Varint(5)), "not in the writer schema"},
+      {"a packed repeated field cut in a varint", row + StrField(21, "\x80"), "Could not parse"},
+      {"a double cut short", row + std::string("\x21\x00\x00", 3), "Could not parse"},
+      {"a varint running past the end", row + std::string("\x40\xff", 2), "Could not parse"},
+      {"end of a group that never started", row + std::string("\x0c", 1), "Could not parse"},
       {"malformed bytes", std::string("\xff\xff\xff", 3), "Could not parse"},
       {"truncated length",
        row + std::string("\x12\x05"
@@ -447,19 +491,78 @@ TEST(WriterSchema, ValidateAndDecodeRejectTheSameRowsWithTheSameMessage) {
       {"REQUIRED column missing", IntField(1, 1) + StrField(2, "k") + IntField(5, 0),
        "Field req is REQUIRED but has no value"},
       {"REQUIRED struct field missing", row + StrField(19, StrField(2, "y")),
-       "Field rec.x is REQUIRED but has no value"},
+       "Field rec.x is REQUIRED but has no value", true},
       {"the first bad value is named", row + StrField(2, "\xff") + StrField(16, "{"),
        "Field s: invalid UTF-8"},
       {"a bad value before a NULL key", StrField(16, "[") + ok_req + upsert,
        "Field j: invalid JSON"},
   };
   for (const auto& c : cases) {
+    if (c.uses_nested && !nested) continue;
     SCOPED_TRACE(c.name);
     Status st = BothPaths(*ws, c.row);
     ASSERT_FALSE(st.ok());
     EXPECT_NE(st.message().find(c.expect), std::string::npos) << st.message();
+    EXPECT_FALSE(ws->WireRowIsValid(c.row));  // never "certainly valid"
   }
 }
+
+// Random damage to valid rows (flipped, cut, inserted, duplicated bytes): the
+// wire fast path may only accept what the full walk accepts, and ValidateRow
+// must give DecodeRow's verdict and message.
+TEST_P(WriterSchemaBothPaths, DamagedRowsGetTheSameVerdictOnBothPaths) {
+  const bool nested = GetParam();
+  SchemaError error;
+  auto ws = WriterSchema::Bind(AllTypesRow(nested), AllTypesTable(nested), "p.d.t", &error);
+  ASSERT_TRUE(ws) << error.message;
+  const std::string seeds[] = {
+      FullRow(nested) + StrField(30, "UPSERT") + StrField(31, "1/A"),
+      MinimalRow() + StrField(30, "DELETE") + StrField(31, "FF"),
+      MinimalRow() + PackedField(21, {1, 300, -1}) + StrField(6, "123.456"),
+  };
+  std::mt19937 rng(20261122);
+  int accepted = 0, fast = 0;
+  for (int i = 0; i < 30000; ++i) {
+    std::string row = seeds[rng() % 3];
+    for (int edits = 1 + static_cast<int>(rng() % 3); edits > 0; --edits) {
+      size_t at = rng() % row.size();
+      switch (rng() % 5) {
+        case 0:
+          row[at] = static_cast<char>(row[at] ^ (1 << (rng() % 8)));
+          break;
+        case 1:
+          row[at] = static_cast<char>(rng());
+          break;
+        case 2:
+          row.resize(at);
+          break;
+        case 3:
+          row.insert(at, 1, static_cast<char>(rng()));
+          break;
+        default:
+          row += row.substr(at, rng() % 8);
+      }
+      if (row.empty()) row = seeds[0];
+    }
+    bool wire = ws->WireRowIsValid(row);
+    auto decoded = ws->DecodeRow(row);
+    Status validated = ws->ValidateRow(row);
+    if (wire) ++fast;
+    if (decoded.ok()) ++accepted;
+    ASSERT_TRUE(!wire || decoded.ok())
+        << "fast path accepted a row the walk refuses: " << decoded.status().ToString();
+    ASSERT_EQ(decoded.ok(), validated.ok()) << validated.ToString();
+    ASSERT_EQ(decoded.status().message(), validated.message());
+  }
+  // The damage leaves some rows valid, and the flat schema takes those fast.
+  EXPECT_GT(accepted, 1000);
+  if (!nested) {
+    EXPECT_GT(fast, accepted / 2);
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(NestedAndFlat, WriterSchemaBothPaths, ::testing::Bool(),
+                         [](const auto& p) { return p.param ? "Nested" : "Flat"; });
 
 TEST(WriterSchema, ChangeRowRulesNeedAChangeTypeColumn) {
   // A writer schema with only _CHANGE_SEQUENCE_NUMBER: the sequence is
@@ -475,6 +578,8 @@ TEST(WriterSchema, ChangeRowRulesNeedAChangeTypeColumn) {
                                "p.d.t", &error);
   ASSERT_TRUE(ws) << error.message;
   EXPECT_TRUE(BothPaths(*ws, StrField(7, "1")).ok());
+  EXPECT_TRUE(ws->WireRowIsValid(StrField(7, "1")));
+  EXPECT_FALSE(ws->WireRowIsValid(StrField(7, "g")));
   Status bad = BothPaths(*ws, StrField(7, "g"));
   EXPECT_NE(bad.message().find("_CHANGE_SEQUENCE_NUMBER"), std::string::npos) << bad.message();
 }
