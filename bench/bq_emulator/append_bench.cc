@@ -5,7 +5,12 @@
 // their ratio, so sink benchmarks know how much of a figure is the emulator.
 //
 //   bq_emulator_append_bench [rows=200000] [rows_per_request=500] [inflight=8] [cdc=1]
-//                            [modes=both|storage|no-storage]
+//                            [modes=both|storage|no-storage] [shape=narrow|e2e]
+//
+// shape narrow: id INT64, 2 STRING, NUMERIC (string), TIMESTAMP (int64 µs).
+// shape e2e: the row of bench/e2e and bench/snapshot as pg2bq sends it (bigint,
+// int, text, numeric, timestamptz, bool, jsonb, uuid -> INT64, INT64, STRING,
+// NUMERIC as string, TIMESTAMP as int64, BOOL, JSON as string, STRING).
 //
 // One mode alone is for profiling the emulator (perf record -- ... no-storage).
 #include <google/protobuf/descriptor.pb.h>
@@ -54,28 +59,47 @@ struct Figures {
   int64_t errors = 0;
 };
 
-// A table like a typical replicated one: key, two strings, a number, a timestamp.
-bool CreateTable(int http_port) {
+nlohmann::json Field(const char* name, const char* type, const char* mode = "NULLABLE") {
+  return {{"name", name}, {"type", type}, {"mode", mode}};
+}
+
+bool CreateTable(int http_port, bool e2e) {
   httplib::Client http("127.0.0.1", http_port);
   http.set_read_timeout(10, 0);
   nlohmann::json ds = {{"datasetReference", {{"datasetId", "bench"}}}};
   auto r1 = http.Post("/bigquery/v2/projects/p/datasets", ds.dump(), "application/json");
+  nlohmann::json fields =
+      e2e ? nlohmann::json::array({Field("id", "INTEGER", "REQUIRED"), Field("n", "INTEGER"),
+                                   Field("txt", "STRING"), Field("amount", "NUMERIC"),
+                                   Field("ts", "TIMESTAMP"), Field("flag", "BOOL"),
+                                   Field("doc", "JSON"), Field("uid", "STRING")})
+          : nlohmann::json::array({Field("id", "INTEGER", "REQUIRED"), Field("name", "STRING"),
+                                   Field("email", "STRING"), Field("amount", "NUMERIC"),
+                                   Field("updated", "TIMESTAMP")});
   nlohmann::json t = {{"tableReference", {{"tableId", "t"}}},
-                      {"schema",
-                       {{"fields",
-                         {{{"name", "id"}, {"type", "INTEGER"}, {"mode", "REQUIRED"}},
-                          {{"name", "name"}, {"type", "STRING"}},
-                          {{"name", "email"}, {"type", "STRING"}},
-                          {{"name", "amount"}, {"type", "NUMERIC"}},
-                          {{"name", "updated"}, {"type", "TIMESTAMP"}}}}}},
+                      {"schema", {{"fields", fields}}},
                       {"tableConstraints", {{"primaryKey", {{"columns", {"id"}}}}}}};
   auto r2 =
       http.Post("/bigquery/v2/projects/p/datasets/bench/tables", t.dump(), "application/json");
   return r1 && r1->status == 200 && r2 && r2->status == 200;
 }
 
-Figures Run(const std::string& target, int64_t total_rows, int per_request, int inflight,
-            bool cdc) {
+std::string E2eRow(int64_t id) {
+  char uid[64];
+  std::snprintf(uid, sizeof uid, "%08llx-0000-4000-8000-%012llx",
+                static_cast<unsigned long long>(id & 0xffffffff),
+                static_cast<unsigned long long>(id));
+  return IntField(1, id) + IntField(2, id % 1000) +
+         StrField(3, "row " + std::to_string(id) + " of the e2e benchmark table") +
+         StrField(4, std::to_string(id % 100000) + ".25") + IntField(5, 1700000000000000 + id) +
+         IntField(6, id % 2) +
+         StrField(7, R"({"id": )" + std::to_string(id) +
+                         R"(, "tags": ["a", "b"], "nested": {"x": 1.5, "ok": true}})") +
+         StrField(8, uid);
+}
+
+Figures Run(const std::string& target, int64_t total_rows, int per_request, int inflight, bool cdc,
+            bool e2e) {
   auto channel = grpc::CreateChannel(target, grpc::InsecureChannelCredentials());
   auto stub = storage::BigQueryWrite::NewStub(channel);
   google::protobuf::DescriptorProto d;
@@ -87,14 +111,27 @@ Figures Run(const std::string& target, int64_t total_rows, int per_request, int 
     f->set_type(type);
     f->set_label(FieldDescriptorProto::LABEL_OPTIONAL);
   };
-  add("id", 1, FieldDescriptorProto::TYPE_INT64);
-  add("name", 2, FieldDescriptorProto::TYPE_STRING);
-  add("email", 3, FieldDescriptorProto::TYPE_STRING);
-  add("amount", 4, FieldDescriptorProto::TYPE_STRING);
-  add("updated", 5, FieldDescriptorProto::TYPE_INT64);
+  using F = FieldDescriptorProto;
+  if (e2e) {
+    add("id", 1, F::TYPE_INT64);
+    add("n", 2, F::TYPE_INT64);
+    add("txt", 3, F::TYPE_STRING);
+    add("amount", 4, F::TYPE_STRING);
+    add("ts", 5, F::TYPE_INT64);
+    add("flag", 6, F::TYPE_BOOL);
+    add("doc", 7, F::TYPE_STRING);
+    add("uid", 8, F::TYPE_STRING);
+  } else {
+    add("id", 1, F::TYPE_INT64);
+    add("name", 2, F::TYPE_STRING);
+    add("email", 3, F::TYPE_STRING);
+    add("amount", 4, F::TYPE_STRING);
+    add("updated", 5, F::TYPE_INT64);
+  }
+  const int cdc_field = e2e ? 9 : 6;
   if (cdc) {
-    add("_CHANGE_TYPE", 6, FieldDescriptorProto::TYPE_STRING);
-    add("_CHANGE_SEQUENCE_NUMBER", 7, FieldDescriptorProto::TYPE_STRING);
+    add("_CHANGE_TYPE", cdc_field, F::TYPE_STRING);
+    add("_CHANGE_SEQUENCE_NUMBER", cdc_field + 1, F::TYPE_STRING);
   }
   // Build all requests up front: the figure is the emulator, not encoding.
   std::vector<storage::AppendRowsRequest> reqs;
@@ -110,11 +147,12 @@ Figures Run(const std::string& target, int64_t total_rows, int per_request, int 
       char seq[40];
       std::snprintf(seq, sizeof seq, "%016llX/%016llX",
                     0x1000000ULL + static_cast<unsigned long long>(id), 1ULL);
-      std::string row = IntField(1, id) + StrField(2, "customer name " + std::to_string(id)) +
-                        StrField(3, "user" + std::to_string(id) + "@example.com") +
-                        StrField(4, std::to_string(id % 100000) + ".25") +
-                        IntField(5, 1700000000000000 + id);
-      if (cdc) row += StrField(6, "UPSERT") + StrField(7, seq);
+      std::string row = e2e ? E2eRow(id)
+                            : IntField(1, id) + StrField(2, "customer name " + std::to_string(id)) +
+                                  StrField(3, "user" + std::to_string(id) + "@example.com") +
+                                  StrField(4, std::to_string(id % 100000) + ".25") +
+                                  IntField(5, 1700000000000000 + id);
+      if (cdc) row += StrField(cdc_field, "UPSERT") + StrField(cdc_field + 1, seq);
       fig.bytes += static_cast<int64_t>(row.size());
       rows->add_serialized_rows(std::move(row));
     }
@@ -160,16 +198,20 @@ int main(int argc, char** argv) {
   int inflight = argc > 3 ? std::atoi(argv[3]) : 8;
   bool cdc = argc > 4 ? std::atoi(argv[4]) != 0 : true;
   std::string modes = argc > 5 ? argv[5] : "both";
+  std::string shape = argc > 6 ? argv[6] : "narrow";
   if (rows <= 0 || per_request <= 0 || inflight <= 0 ||
-      (modes != "both" && modes != "storage" && modes != "no-storage")) {
+      (modes != "both" && modes != "storage" && modes != "no-storage") ||
+      (shape != "narrow" && shape != "e2e")) {
     std::fprintf(stderr,
                  "usage: %s [rows] [rows_per_request] [inflight] [cdc 0|1] "
-                 "[both|storage|no-storage]\n",
+                 "[both|storage|no-storage] [narrow|e2e]\n",
                  argv[0]);
     return 2;
   }
-  std::printf("bq-emulator append: %lld rows, %d rows/request, %d in flight, %s rows\n",
-              static_cast<long long>(rows), per_request, inflight, cdc ? "CDC UPSERT" : "plain");
+  const bool e2e = shape == "e2e";
+  std::printf("bq-emulator append: %lld rows, %d rows/request, %d in flight, %s %s rows\n",
+              static_cast<long long>(rows), per_request, inflight, cdc ? "CDC UPSERT" : "plain",
+              shape.c_str());
   double rate[2] = {0, 0};
   for (int mode = 0; mode < 2; ++mode) {
     if ((mode == 0 && modes == "no-storage") || (mode == 1 && modes == "storage")) continue;
@@ -178,12 +220,12 @@ int main(int argc, char** argv) {
     std::vector<std::string> args;
     if (mode == 1) args.push_back("--no-storage");
     auto st = emu.Start(args);
-    if (!st.ok() || !CreateTable(emu.http_port())) {
+    if (!st.ok() || !CreateTable(emu.http_port(), e2e)) {
       std::fprintf(stderr, "cannot start bq-emulator or create the table: %s\n",
                    st.ToString().c_str());
       return 1;
     }
-    Figures f = Run(emu.grpc_target(), rows, per_request, inflight, cdc);
+    Figures f = Run(emu.grpc_target(), rows, per_request, inflight, cdc, e2e);
     rate[mode] = static_cast<double>(f.rows) / f.seconds;
     std::printf("  %-10s %10.0f rows/s  %7.1f MB/s  (%.2f s, %lld errors)\n",
                 mode == 0 ? "storage" : "no-storage", rate[mode],
