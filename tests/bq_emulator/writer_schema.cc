@@ -482,6 +482,40 @@ const char* CanonicalChangeType(std::string_view value) {
   return nullptr;
 }
 
+// The change-row rules, one copy for the walk and the wire path. change_type
+// and sequence are null when the row has none; present(i) says whether
+// bindings_[i] has a value; *canonical gets "UPSERT"/"DELETE" or null.
+template <typename Present>
+Status CheckChangeRow(const std::string_view* change_type, const std::string_view* sequence,
+                      bool writer_has_change_type, const TableSchema& table,
+                      const std::vector<int>& key_bindings, Present present,
+                      const char** canonical) {
+  *canonical = nullptr;
+  if (change_type) {
+    *canonical = CanonicalChangeType(*change_type);
+    if (!*canonical) {
+      return Status::InvalidArgument("Invalid _CHANGE_TYPE '" + std::string(*change_type) +
+                                     "': must be UPSERT or DELETE");
+    }
+  }
+  if (sequence) PG2BQ_RETURN_IF_ERROR(ChangeSequence::Validate(*sequence));
+  if (*canonical) {
+    // The key columns are scalar and not REPEATED (TableSchema refuses
+    // others), so a key is NULL exactly when its field is absent. The last
+    // NULL key is the one named.
+    for (size_t k = table.primary_key.size(); k-- > 0;) {
+      int bi = key_bindings[k];
+      if (bi < 0 || !present(bi)) {
+        return Status::InvalidArgument("Primary key column " + table.primary_key[k] +
+                                       " is NULL in a " + *canonical + " row");
+      }
+    }
+  } else if (sequence && writer_has_change_type) {
+    return Status::InvalidArgument("_CHANGE_SEQUENCE_NUMBER is set but _CHANGE_TYPE is not");
+  }
+  return Status::Ok();
+}
+
 // Canonical varints only (no padding 0x80.. 0x00 bytes, at most 10 bytes,
 // nothing above 64 bits): stricter than the protobuf parser, which is safe
 // for a path that may only say "certainly valid".
@@ -770,20 +804,13 @@ bool WriterSchema::WireRowIsValid(std::string_view bytes) const {
   for (int i : wire_required_) {
     if (!wire_seen_[static_cast<size_t>(i)]) return false;
   }
-  const char* canonical = nullptr;
-  if (has_change_type) {
-    canonical = CanonicalChangeType(change_type);
-    if (!canonical) return false;
-  }
-  if (has_change_sequence && !ChangeSequence::Validate(change_sequence).ok()) return false;
-  if (canonical) {
-    for (int bi : key_bindings_) {
-      if (bi < 0 || !wire_seen_[static_cast<size_t>(bi)]) return false;
-    }
-  } else if (has_change_sequence && change_type_) {
-    return false;
-  }
-  return true;
+  const char* canonical;
+  return CheckChangeRow(
+             has_change_type ? &change_type : nullptr,
+             has_change_sequence ? &change_sequence : nullptr, change_type_ != nullptr, table_,
+             key_bindings_, [&](int bi) { return wire_seen_[static_cast<size_t>(bi)] != 0; },
+             &canonical)
+      .ok();
 }
 
 Status WriterSchema::Walk(std::string_view bytes, DecodedRow* row) const {
@@ -804,36 +831,20 @@ Status WriterSchema::Walk(std::string_view bytes, DecodedRow* row) const {
   }
   PG2BQ_RETURN_IF_ERROR(ConvertStruct(*msg, bindings_, by_column_, table_.columns, nullptr,
                                       row ? &row->values : nullptr));
-  std::string scratch;
-  const char* change_type = nullptr;
-  if (change_type_ && r->HasField(*msg, change_type_)) {
-    const std::string& t = r->GetStringReference(*msg, change_type_, &scratch);
-    change_type = CanonicalChangeType(t);
-    if (!change_type) {
-      return Status::InvalidArgument("Invalid _CHANGE_TYPE '" + t + "': must be UPSERT or DELETE");
-    }
-    if (row) row->change_type = change_type;
-  }
+  std::string type_scratch, sequence_scratch;
+  std::string_view change_type, sequence;
+  bool has_change_type = change_type_ && r->HasField(*msg, change_type_);
   bool has_sequence = change_sequence_ && r->HasField(*msg, change_sequence_);
-  if (has_sequence) {
-    const std::string& s = r->GetStringReference(*msg, change_sequence_, &scratch);
-    PG2BQ_RETURN_IF_ERROR(ChangeSequence::Validate(s));
-    if (row) row->change_sequence = s;
-  }
-  if (change_type) {
-    // The key columns are scalar and not REPEATED (TableSchema refuses
-    // others), so a key is NULL exactly when its field is absent. The last
-    // NULL key is the one named.
-    for (size_t k = table_.primary_key.size(); k-- > 0;) {
-      int bi = key_bindings_[k];
-      if (bi < 0 || !r->HasField(*msg, bindings_[bi].field)) {
-        return Status::InvalidArgument("Primary key column " + table_.primary_key[k] +
-                                       " is NULL in a " + change_type + " row");
-      }
-    }
-  } else if (has_sequence && change_type_) {
-    return Status::InvalidArgument("_CHANGE_SEQUENCE_NUMBER is set but _CHANGE_TYPE is not");
-  }
+  if (has_change_type) change_type = r->GetStringReference(*msg, change_type_, &type_scratch);
+  if (has_sequence) sequence = r->GetStringReference(*msg, change_sequence_, &sequence_scratch);
+  const char* canonical;
+  PG2BQ_RETURN_IF_ERROR(CheckChangeRow(
+      has_change_type ? &change_type : nullptr, has_sequence ? &sequence : nullptr,
+      change_type_ != nullptr, table_, key_bindings_,
+      [&](int bi) { return r->HasField(*msg, bindings_[static_cast<size_t>(bi)].field); },
+      &canonical));
+  if (row && canonical) row->change_type = canonical;
+  if (row && has_sequence) row->change_sequence = std::string(sequence);
   return Status::Ok();
 }
 
