@@ -130,19 +130,42 @@ Status ChangeJsonWriter::AppendBody(const Change& c, std::string* out) {
   return Status::Ok();
 }
 
+const std::vector<PgType>& ChangeJsonWriter::ResolvedTypes(const Relation& rel) {
+  if (&rel != last_relation_) {
+    if (resolved_.size() > 4096) resolved_.clear();  // relations replaced many times over
+    last_resolved_ = &resolved_[&rel];
+    last_relation_ = &rel;
+  }
+  ResolvedColumns& r = *last_resolved_;
+  const std::uint64_t generation = types_->generation() + 1;  // 0: never resolved
+  if (r.generation != generation || r.types.size() != rel.columns.size()) {
+    r.generation = generation;
+    r.oids.assign(rel.columns.size(), 0);
+    r.types.assign(rel.columns.size(), PgType{});
+  }
+  for (std::size_t i = 0; i < rel.columns.size(); ++i) {
+    const Oid oid = rel.columns[i].type_oid;
+    if (r.oids[i] != oid || r.types[i].oid == 0) {
+      r.oids[i] = oid;
+      r.types[i] = types_->Resolve(oid);
+    }
+  }
+  return r.types;
+}
+
 Status ChangeJsonWriter::DecodeValues(const Change& c) {
   if (c.relation == nullptr) return Status::Ok();
+  const std::vector<PgType>& types = ResolvedTypes(*c.relation);
   for (const TupleData* t : {c.new_tuple, c.old_tuple}) {
     if (t == nullptr) continue;
     const std::size_t n = std::min(c.relation->columns.size(), t->columns.size());
     for (std::size_t i = 0; i < n; ++i) {
       const ColumnValue& v = t->columns[i];
       if (v.state != ColumnState::kText && v.state != ColumnState::kBinary) continue;
-      const RelationColumn& col = c.relation->columns[i];
-      const PgType type = types_->Resolve(col.type_oid);
+      const PgType& type = types[i];
       if (v.state == ColumnState::kBinary && !type.known()) continue;
       Status s = DecodePgValueInto(type, v, &value_);
-      if (!s.ok()) return s.WithContext("column " + col.name);
+      if (!s.ok()) return s.WithContext("column " + c.relation->columns[i].name);
     }
   }
   return Status::Ok();

@@ -13,6 +13,8 @@
 #pragma once
 
 #include <string>
+#include <unordered_map>
+#include <vector>
 
 #include "common/json_string.h"
 #include "common/status.h"
@@ -39,7 +41,21 @@ class ChangeJsonWriter {
  private:
   Status AppendTuple(const Relation& rel, const TupleData& tuple, bool keys_only, std::string* out);
   Status AppendValue(const RelationColumn& col, const ColumnValue& value, std::string* out);
+  // The resolved types of a relation's columns, for DecodeValues: resolving per value
+  // was ~5% of `pg2bq stream --output none`. Checked per column against the type OID (a
+  // Relation message may replace the relation) and against the registry's generation.
+  struct ResolvedColumns {
+    std::uint64_t generation = 0;
+    std::vector<Oid> oids;
+    std::vector<PgType> types;
+  };
+  // The cached types of `rel`'s columns, re-resolved where a column's type OID changed.
+  const std::vector<PgType>& ResolvedTypes(const Relation& rel);
+
   const PgTypeRegistry* types_;
+  std::unordered_map<const Relation*, ResolvedColumns> resolved_;  // node-based: stable
+  const Relation* last_relation_ = nullptr;
+  ResolvedColumns* last_resolved_ = nullptr;
   PgValue value_;
   std::string scratch_;
 };

@@ -1,17 +1,20 @@
 #include "agent/replication_protocol.h"
 
+#include <endian.h>
+
 #include <chrono>
+#include <cstring>
 
 namespace pg2bq::agent {
 namespace {
 
 constexpr std::int64_t kPgEpochMicrosFromUnix = 946684800LL * 1000000;
 
+// Network byte order. One load and a byte swap: this runs for every message received.
 std::uint64_t ReadU64(const char* p) {
   std::uint64_t v = 0;
-  for (int i = 0; i < 8; ++i)
-    v = (v << 8) | static_cast<unsigned char>(p[i]);
-  return v;
+  std::memcpy(&v, p, sizeof(v));
+  return be64toh(v);
 }
 
 void AppendU64(std::uint64_t v, std::string* out) {

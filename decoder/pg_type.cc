@@ -302,6 +302,7 @@ Status PgTypeRegistry::Register(const PgTypeDescription& description) {
   }
   custom_[description.oid] = description;
   if (!description.name.empty()) names_[description.oid] = description.name;
+  ++generation_;
   return Status::Ok();
 }
 
@@ -323,6 +324,7 @@ void PgTypeRegistry::NoteTypeMessage(Oid oid, std::string_view nspname, std::str
       d.typbasetype = base;
       d.name = std::string(name);
       custom_[oid] = std::move(d);
+      ++generation_;
     }
   }
 }

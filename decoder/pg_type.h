@@ -108,10 +108,15 @@ class PgTypeRegistry {
   // "schema.name" from a Type message or registration, or "" if never seen.
   std::string_view NameOf(Oid oid) const;
 
+  // Changes whenever a registration could change what Resolve() returns: callers may
+  // cache resolved types while it stays the same.
+  std::uint64_t generation() const { return generation_; }
+
  private:
   PgType ResolveDepth(Oid oid, int depth) const;
   std::unordered_map<Oid, PgTypeDescription> custom_;
   std::unordered_map<Oid, std::string> names_;
+  std::uint64_t generation_ = 0;
 };
 
 }  // namespace pg2bq
