@@ -175,6 +175,7 @@ int RunRunCommand(int argc, char** argv) {
   // Copied rows are spread over every flush worker, each with a queue of records: small
   // records keep that in-flight memory bounded (workers merge them into 4 MiB appends).
   so_sync.batch_max_bytes = std::min<std::size_t>(1 << 20, SpoolGroupBytes(*config));
+  so_sync.held_dir = config->runtime.state_dir + "/snapshot";
   so_sync.progress_bar =
       ::isatty(STDERR_FILENO) == 1 && config->runtime.log_format == LogFormat::kText;
   snapshot::TableSync table_sync(so_sync, &sync_states, &descriptors, spool->get(), &dead_letters,
@@ -263,6 +264,9 @@ int RunRunCommand(int argc, char** argv) {
   shutdown.Cancel();
   (*spool)->Cancel();
   reader.join();
+  // A copy running beside the stream is cancelled (its durable chunks stay done) and resumes
+  // at the next start, as do held changes (docs/SNAPSHOT.md).
+  table_sync.Stop();
   if (!capture_status.ok()) {
     spdlog::error("reader: {}", capture_status.ToString());
     exit_code = 1;

@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <thread>
@@ -34,6 +35,17 @@ void ToSourceValues(const TupleData* tuple, std::vector<sink::SourceValue>* out)
   if (tuple == nullptr) return;
   for (const auto& c : tuple->columns)
     out->push_back(ToSourceValue(c));
+}
+
+// The table whose held changes a record belongs to (row batches, descriptor versions), or
+// kLogicalMessagesRelation (never held; also an empty completion mark).
+Oid HoldableTable(const spool::Record& record) {
+  if (const auto* rb = std::get_if<spool::RowBatch>(&record)) {
+    const bool completion_mark = rb->row_count == 0 && rb->rows.empty();
+    return completion_mark ? kLogicalMessagesRelation : rb->table_id;
+  }
+  if (const auto* dv = std::get_if<spool::DescriptorVersion>(&record)) return dv->table_id;
+  return kLogicalMessagesRelation;
 }
 
 }  // namespace
@@ -153,7 +165,7 @@ Status Capture::OnRelation(const Relation& relation, bool /*schema_changed*/) {
   t.selected = options_.tables.Selected(relation.nspname, relation.name);
   if (!t.selected) return Status::Ok();
   if (options_.table_sync != nullptr && options_.table_sync->NeedsCopy(relation.oid)) {
-    // Not copied yet: the copy (made between batches) will contain these changes.
+    // Not copied yet: the copy (its snapshot taken between batches) will contain these changes.
     apply_from_[relation.oid] = ~Lsn{0};
   }
   sink::SourceRelation src;
@@ -564,11 +576,56 @@ Status Capture::AppendGroup() {
   // The last record completes every transaction committed so far (a transaction still open
   // may have rows in this group: it is completed by a later group).
   const Lsn complete = committed_lsn_ > appended_lsn_ ? committed_lsn_ : kInvalidLsn;
+  if (!held_.empty()) {
+    // Tables being copied (docs/SNAPSHOT.md, "Hold-back"): their records go to their side
+    // spools, durable before the group is appended -- the spool's durable LSN, which
+    // PostgreSQL is told, then never covers a held change that could still be lost.
+    main_.clear();
+    bool diverted = false;
+    Oid held_table = 0;
+    for (std::size_t i = 0; i < group_.size();) {
+      const Oid table = HoldableTable(group_[i]);
+      if (table == kLogicalMessagesRelation || held_.count(table) == 0) {
+        main_.push_back(std::move(group_[i++]));
+        continue;
+      }
+      // A run of records of the same held table goes in one append.
+      std::size_t end = i + 1;
+      while (end < group_.size() && HoldableTable(group_[end]) == table)
+        ++end;
+      PG2BQ_RETURN_IF_ERROR(options_.table_sync->Hold(
+          table, std::span<const spool::Record>(group_.data() + i, end - i)));
+      diverted = true;
+      held_table = table;
+      i = end;
+    }
+    if (diverted) {
+      PG2BQ_RETURN_IF_ERROR(options_.table_sync->SyncHeld());
+      const bool has_rows = std::any_of(main_.begin(), main_.end(), [](const spool::Record& r) {
+        return std::holds_alternative<spool::RowBatch>(r);
+      });
+      if (!has_rows && complete != kInvalidLsn) {
+        // Every row of the group was held: an empty batch carries the completion LSN (the
+        // flusher passes it without sending anything).
+        spool::RowBatch mark;
+        mark.table_id = held_table;
+        main_.emplace_back(std::move(mark));
+      }
+    }
+    // What stays in group_ is what the spool gets (also when the append is retried).
+    group_.swap(main_);
+    main_.clear();
+  }
   for (auto it = group_.rbegin(); it != group_.rend(); ++it) {
     if (auto* rb = std::get_if<spool::RowBatch>(&*it)) {
       rb->complete_through_lsn = complete;
       break;
     }
+  }
+  if (group_.empty()) {  // only descriptor versions, all held
+    group_.clear();
+    group_bytes_ = group_rows_ = 0;
+    return Status::Ok();
   }
   // A group of descriptor records only carries no completion mark, which is fine: it
   // completes no rows, and PostgreSQL is only ever told the spool's durable LSN.
@@ -602,11 +659,17 @@ Status Capture::AppendGroup() {
 }
 
 Status Capture::RunTableSync() {
-  PG2BQ_ASSIGN_OR_RETURN(auto copied, options_.table_sync->CopyPending([this] {
-    (void)stream_->SendStatusNow();  // the slot is not read during the copy
+  PG2BQ_ASSIGN_OR_RETURN(auto changes, options_.table_sync->CopyPending([this] {
+    (void)stream_->SendStatusNow();  // the slot is not read while the spool is full
   }));
-  for (const auto& [oid, lsn] : copied)
-    apply_from_[oid] = lsn;
+  for (const TableSyncChange& c : changes) {
+    apply_from_[c.table] = c.apply_from;
+    if (c.held) {
+      held_.insert(c.table);
+    } else {
+      held_.erase(c.table);
+    }
+  }
   return Status::Ok();
 }
 

@@ -23,8 +23,10 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <span>
 #include <string>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include "agent/cancellation.h"
@@ -40,9 +42,22 @@
 
 namespace pg2bq::agent::pipeline {
 
-// Snapshot bootstrap of tables met while streaming (agent/snapshot/table_sync.h). The copy
-// runs in the reader thread between received batches, so a table's copied rows precede,
-// in the spool, every streamed change of it that is applied (docs/SNAPSHOT.md).
+// What TableSyncHook::CopyPending tells Capture about one table.
+struct TableSyncChange {
+  Oid table = 0;
+  // Changes committed before this LSN are in the table's copy and are dropped
+  // (~Lsn{0}: all of them, the table waits for a copy; kInvalidLsn: none).
+  Lsn apply_from = kInvalidLsn;
+  // Its changes go to TableSyncHook::Hold instead of the spool until a later change
+  // says otherwise (its copy runs meanwhile).
+  bool held = false;
+};
+
+// Snapshot bootstrap of tables met while streaming (agent/snapshot/table_sync.h). A copy runs
+// in a background thread while the slot keeps being read; the copied table's streamed
+// changes are held on disk (Hold) until its copy is in the spool, then appended behind it, so
+// a table's copied rows precede, in the spool, every streamed change of it that is applied
+// (docs/SNAPSHOT.md, "Hold-back").
 class TableSyncHook {
  public:
   virtual ~TableSyncHook() = default;
@@ -50,12 +65,15 @@ class TableSyncHook {
   // copied: its changes are dropped until CopyPending says from which LSN they apply.
   virtual bool NeedsCopy(Oid relation) = 0;
   // Called between received batches with no transaction open and nothing waiting to be
-  // appended. Copies what needs copying into the spool; returns, per copied table, the
-  // commit LSN from which its streamed changes apply (older ones are in the copy).
-  // `keepalive` is called now and then while a copy runs (the slot is not read meanwhile,
-  // so the reader sends a status update to keep the walsender from timing out).
-  virtual Result<std::vector<std::pair<Oid, Lsn>>> CopyPending(
-      const std::function<void()>& keepalive) = 0;
+  // appended (the spool holds every change received). Starts copies, and appends the held
+  // changes of finished ones to the spool; returns the tables whose handling changes.
+  // `waiting` is called while the spool's budget keeps it waiting.
+  virtual Result<std::vector<TableSyncChange>> CopyPending(
+      const std::function<void()>& waiting) = 0;
+  // Records (row batches, descriptor versions) of a held table, in order; durable once
+  // SyncHeld returns. Capture syncs them before appending anything that follows them.
+  virtual Status Hold(Oid relation, std::span<const spool::Record> records) = 0;
+  virtual Status SyncHeld() = 0;
 };
 
 // The relation id of pg2bq.logical_messages: 0 is never a PostgreSQL relation OID.
@@ -157,6 +175,8 @@ class Capture : public ChangeHandler {
   std::unordered_map<Oid, Table> tables_;
   std::unordered_map<Oid, sink::SourceColumn> type_cache_;
   std::unordered_map<Oid, Lsn> apply_from_;  // see CaptureOptions::apply_from
+  std::unordered_set<Oid> held_;             // see TableSyncChange::held
+  std::vector<spool::Record> main_;          // AppendGroup: what goes to the spool
 
   std::vector<spool::Record> group_;
   std::size_t group_bytes_ = 0;  // group_ + open batches

@@ -205,7 +205,12 @@ void Flusher::DispatchLoop() {
       continue;
     }
     spool::SpoolEntry& e = **next;
-    if (auto* rb = std::get_if<spool::RowBatch>(&e.record)) {
+    if (auto* mark = std::get_if<spool::RowBatch>(&e.record);
+        mark != nullptr && mark->row_count == 0 && mark->rows.empty()) {
+      // A completion mark: Capture held every row of its group for a table being copied
+      // (docs/SNAPSHOT.md, "Hold-back"); it only carries the LSN the group completes.
+      Done(Track(e, mark->complete_through_lsn));
+    } else if (auto* rb = std::get_if<spool::RowBatch>(&e.record)) {
       const bool copied_row = copying.count(rb->table_id) != 0 && rb->descriptor_version != 0 &&
                               rb->complete_through_lsn == kInvalidLsn && rb->xid == 0 &&
                               rb->first_commit_lsn == rb->last_commit_lsn;

@@ -24,11 +24,19 @@ TableSync::TableSync(TableSyncOptions options, SyncStateStore* states,
       spool_(spool),
       dead_letters_(dead_letters),
       metrics_(metrics),
-      cancel_(cancel) {
+      cancel_(cancel),
+      held_(options_.held_dir, spool->options()) {
   next_poll_ = std::chrono::steady_clock::now() + options_.poll_interval;
 }
 
-TableSync::~TableSync() = default;
+TableSync::~TableSync() {
+  Stop();
+}
+
+void TableSync::Stop() {
+  if (copy_thread_.joinable()) copy_thread_.join();
+  if (Status s = held_.CloseAll(); !s.ok()) spdlog::error("snapshot: {}", s.ToString());
+}
 
 Result<bool> TableSync::SlotExists() {
   PG2BQ_ASSIGN_OR_RETURN(auto conn, PgConnection::Connect(options_.dsn, ConnectionKind::kNormal,
@@ -156,13 +164,36 @@ Status TableSync::Bootstrap() {
     }
     PG2BQ_RETURN_IF_ERROR(CopyTables(*snap, tables));
     snap->Release();
-    return Status::Ok();
+    return ReplayOrDiscardHeld();
   }
   PG2BQ_ASSIGN_OR_RETURN(auto tables, TablesToCopy(options_.copy));
-  if (tables.empty()) return Status::Ok();
-  spdlog::info("{} table(s) to copy before streaming (unfinished, requested or new)",
-               tables.size());
-  return CopyAtTemporarySnapshot(tables);
+  if (!tables.empty()) {
+    spdlog::info("{} table(s) to copy before streaming (unfinished, requested or new)",
+                 tables.size());
+    PG2BQ_RETURN_IF_ERROR(CopyAtTemporarySnapshot(tables));
+  }
+  return ReplayOrDiscardHeld();
+}
+
+Status TableSync::ReplayOrDiscardHeld() {
+  PG2BQ_ASSIGN_OR_RETURN(auto on_disk, held_.OnDisk());
+  for (const auto& [oid, hold_from] : on_disk) {
+    auto st = states_->Load(oid);
+    if (!st.ok() && st.status().code() != Status::Code::kNotFound) return st.status();
+    if (st.ok() && (st->phase == SyncPhase::kCopied || st->phase == SyncPhase::kReady) &&
+        st->hold_from_lsn == hold_from) {
+      // The copy these changes follow is in the spool: they go behind it. (Also when an
+      // earlier run replayed them but stopped before deleting them: a record sent twice
+      // carries the same change sequence numbers and _pg2bq_lsn keys.)
+      PG2BQ_RETURN_IF_ERROR(held_.Open(oid, hold_from));
+      PG2BQ_RETURN_IF_ERROR(held_.Replay(oid, spool_, nullptr, cancel_));
+    } else {
+      // The table was copied again at a later snapshot, which contains these changes (they
+      // were received before it was taken), or it is gone.
+      PG2BQ_RETURN_IF_ERROR(held_.Discard(oid));
+    }
+  }
+  return Status::Ok();
 }
 
 Status TableSync::CopyTables(const ExportedSnapshot& snap, const std::vector<Named>& tables) {
@@ -248,10 +279,7 @@ Status TableSync::CopyOne(const ExportedSnapshot& snap, const SourceTable& table
   o.policies = options_.policies;
   o.dead_letters = dead_letters_;
   o.progress_interval = options_.progress_interval;
-  o.on_progress = [this](const TableProgress& p) {
-    ShowProgress(p);
-    if (keepalive_) keepalive_();
-  };
+  o.on_progress = [this](const TableProgress& p) { ShowProgress(p); };
   {
     std::lock_guard lock(mu_);
     copying_now_.insert(rel.oid);
@@ -316,7 +344,7 @@ bool TableSync::NeedsCopy(Oid relation) {
 }
 
 // A temporary slot's exported snapshot (its consistent point is the copies' snapshot LSN),
-// held while `tables` are copied in it.
+// held while `tables` are copied in it (at start, before streaming).
 Status TableSync::CopyAtTemporarySnapshot(const std::vector<Named>& tables) {
   const std::string slot =
       options_.slot + "_sync_" + std::to_string(::getpid()) + "_" + std::to_string(++temp_slots_);
@@ -327,51 +355,136 @@ Status TableSync::CopyAtTemporarySnapshot(const std::vector<Named>& tables) {
   return Status::Ok();
 }
 
-Result<std::vector<std::pair<Oid, Lsn>>> TableSync::CopyPending(
-    const std::function<void()>& keepalive) {
+Status TableSync::Hold(Oid relation, std::span<const spool::Record> records) {
+  return held_.Append(relation, records);
+}
+
+Status TableSync::SyncHeld() {
+  return held_.SyncAll();
+}
+
+Result<std::vector<pipeline::TableSyncChange>> TableSync::CopyPending(
+    const std::function<void()>& waiting) {
+  std::vector<pipeline::TableSyncChange> out;
+  if (copy_thread_.joinable()) {
+    if (!copy_done_.load(std::memory_order_acquire)) return out;  // still copying
+    PG2BQ_RETURN_IF_ERROR(FinishBackgroundCopy(waiting, &out));
+  }
   const auto now = std::chrono::steady_clock::now();
-  if (requested_.empty() && now < next_poll_) return std::vector<std::pair<Oid, Lsn>>{};
-  keepalive_ = keepalive;
-  struct Forget {
-    std::function<void()>* f;
-    ~Forget() { *f = nullptr; }
-  } forget{&keepalive_};
+  if (requested_.empty() && now < next_poll_) return out;
   next_poll_ = now + options_.poll_interval;
-  std::vector<Named> tables;
-  Status copied = [&]() -> Status {
-    PG2BQ_ASSIGN_OR_RETURN(tables, TablesToCopy(options_.copy));
-    if (tables.empty()) return Status::Ok();
-    spdlog::info("{} table(s) to copy while streaming (added to the publication or requested)",
-                 tables.size());
-    return CopyAtTemporarySnapshot(tables);
-  }();
-  if (!copied.ok()) {
-    if (cancel_ != nullptr && cancel_->cancelled()) return copied;
-    // Not fatal: the other tables keep flowing. A table still waiting for its copy keeps its
-    // changes dropped (the retry's copy, at a later snapshot, contains them) and is tried
-    // again at the next poll (its state is init/copying, or it has none).
-    spdlog::error("snapshot while streaming: {}; retried in {} ms", copied.ToString(),
+  Status started = StartBackgroundCopy(&out);
+  if (!started.ok()) {
+    if (cancel_ != nullptr && cancel_->cancelled()) return started;
+    // Not fatal: the other tables keep flowing. A table waiting for its first copy keeps
+    // its changes dropped (the retry's copy, at a later snapshot, contains them); a held
+    // table stays held. Both are tried again at the next poll.
+    spdlog::error("snapshot while streaming: {}; retried in {} ms", started.ToString(),
                   options_.poll_interval.count());
   }
-  // Every table whose changes Capture drops waiting for a copy gets its position back once
-  // copied (from the copy's oldest snapshot), or 0 (apply everything) when it will not be
-  // copied.
-  std::vector<Oid> report(requested_);
-  for (const Named& t : tables)
-    report.push_back(t.oid);
-  std::sort(report.begin(), report.end());
-  report.erase(std::unique(report.begin(), report.end()), report.end());
-  std::vector<std::pair<Oid, Lsn>> out;
-  for (Oid oid : report) {
+  // Tables met in a Relation message that will not be copied (not selected or published
+  // any more): their changes apply again.
+  for (Oid oid : requested_) {
+    if (std::any_of(copy_tables_.begin(), copy_tables_.end(),
+                    [&](const Named& t) { return t.oid == oid; }))
+      continue;
     auto st = states_->Load(oid);
-    if (st.ok() && (st->phase == SyncPhase::kCopied || st->phase == SyncPhase::kReady)) {
-      out.emplace_back(oid, st->hold_from_lsn);
-    } else if (!st.ok() && st.status().code() == Status::Code::kNotFound && copied.ok()) {
-      out.emplace_back(oid, kInvalidLsn);  // not selected/published (any more): not copied
-    }
+    if (!st.ok() && st.status().code() == Status::Code::kNotFound && started.ok())
+      out.push_back({oid, kInvalidLsn, false});
   }
   requested_.clear();
   return out;
+}
+
+Status TableSync::StartBackgroundCopy(std::vector<pipeline::TableSyncChange>* out) {
+  PG2BQ_ASSIGN_OR_RETURN(auto tables, TablesToCopy(options_.copy));
+  if (tables.empty()) return Status::Ok();
+  const std::string slot =
+      options_.slot + "_sync_" + std::to_string(::getpid()) + "_" + std::to_string(++temp_slots_);
+  PG2BQ_ASSIGN_OR_RETURN(
+      auto snap, ExportedSnapshot::Create(options_.dsn, slot, true, options_.timeout, cancel_));
+  const Lsn s = snap->lsn();
+  spdlog::info(
+      "{} table(s) to copy while streaming (added to the publication or requested) at {}; "
+      "their changes are held meanwhile",
+      tables.size(), FormatLsn(s));
+  // Decide each table's hold before any of its changes after S can reach Capture: this
+  // runs between two received batches, and the reader reads on only after it returns.
+  for (const Named& t : tables) {
+    auto st = states_->Load(t.oid);
+    if (!st.ok() && st.status().code() != Status::Code::kNotFound) return st.status();
+    TableSyncState state;
+    if (st.ok()) state = std::move(*st);
+    Lsn hold_from = s;
+    if (state.hold_from_lsn != kInvalidLsn) {
+      if (held_.Holds(t.oid, state.hold_from_lsn)) {
+        // An earlier copy failed part way: it resumes at S, its changes since its first
+        // snapshot are held since then (like a restart, "Resuming at a newer snapshot").
+        hold_from = state.hold_from_lsn;
+      } else {
+        spdlog::warn(
+            "snapshot {}.{}: the changes since {} of the interrupted copy are not held; copying "
+            "it afresh",
+            t.schema, t.name, FormatLsn(state.hold_from_lsn));
+        state = TableSyncState{};
+      }
+    }
+    if (hold_from == s) {
+      // A fresh copy at S (CopyTable records hold_from = S); held changes of an older
+      // snapshot are in it (they were received before S was taken).
+      state.relation_oid = t.oid;
+      state.schema = t.schema;
+      state.table = t.name;
+      PG2BQ_RETURN_IF_ERROR(states_->Save(state));
+      if (!held_.Holds(t.oid, s)) PG2BQ_RETURN_IF_ERROR(held_.Discard(t.oid));
+    }
+    PG2BQ_RETURN_IF_ERROR(held_.Open(t.oid, hold_from));
+    out->push_back({t.oid, hold_from, true});
+  }
+  copy_tables_ = tables;
+  copy_done_.store(false);
+  copy_thread_ = std::thread([this, snap = std::move(snap), tables = std::move(tables)]() mutable {
+    Status result = CopyTables(*snap, tables);
+    snap->Release();
+    copy_status_ = result;
+    copy_done_.store(true, std::memory_order_release);
+  });
+  return Status::Ok();
+}
+
+Status TableSync::FinishBackgroundCopy(const std::function<void()>& waiting,
+                                       std::vector<pipeline::TableSyncChange>* out) {
+  copy_thread_.join();
+  const Status copied = copy_status_;
+  if (!copied.ok()) {
+    if (cancel_ != nullptr && cancel_->cancelled()) return copied;
+    spdlog::error("snapshot while streaming: {}; retried in {} ms", copied.ToString(),
+                  options_.poll_interval.count());
+  }
+  for (const Named& t : copy_tables_) {
+    auto st = states_->Load(t.oid);
+    if (st.ok() && (st->phase == SyncPhase::kCopied || st->phase == SyncPhase::kReady)) {
+      if (!held_.Holds(t.oid, st->hold_from_lsn)) {
+        return Status::Internal("snapshot " + t.schema + "." + t.name + ": copied from " +
+                                FormatLsn(st->hold_from_lsn) +
+                                " but its changes are not held from there");
+      }
+      // The end marker is durable: the held changes go behind it, then the table streams
+      // into the spool again.
+      PG2BQ_RETURN_IF_ERROR(held_.Replay(t.oid, spool_, waiting, cancel_));
+      out->push_back({t.oid, st->hold_from_lsn, false});
+    } else if (!st.ok() && st.status().code() == Status::Code::kNotFound) {
+      // Dropped or renamed before the snapshot: nothing was copied, nothing to hold.
+      PG2BQ_RETURN_IF_ERROR(held_.Discard(t.oid));
+      out->push_back({t.oid, kInvalidLsn, false});
+    } else if (!st.ok()) {
+      return st.status();
+    }
+    // Else the copy failed: the table stays held and is copied again at the next poll.
+  }
+  copy_tables_.clear();
+  if (!copied.ok()) next_poll_ = std::chrono::steady_clock::now() + options_.poll_interval;
+  return Status::Ok();
 }
 
 void TableSync::ShowProgress(const TableProgress& p) {

@@ -7,24 +7,29 @@
 //   copied at a temporary slot's exported snapshot, before streaming starts.
 //   While streaming (TableSyncHook, called by Capture in the reader thread): a table whose
 //   Relation message arrives without a sync state, and every `poll_interval` the
-//   publication's tables and re-sync requests, are copied the same way.
+//   publication's tables and re-sync requests, are copied the same way -- in a background
+//   thread, while the slot keeps being read.
 //
-// Every copy is appended to the spool by the thread that appends the stream, before any
-// streamed change of that table that is applied; changes committed before the table's
-// snapshot (hold_from_lsn) are dropped by Capture. So the flusher, which sends one table's
-// records in spool order on one worker, never sends a streamed change of a table before its
-// copied rows -- the hold-back the copy needs, without holding anything in memory.
+// Hold-back (docs/SNAPSHOT.md): a copy at start is appended before streaming starts. A copy
+// while streaming runs beside it: the reader thread takes the snapshot S (quick), then the
+// table's changes committed before S are dropped by Capture (they are in the copy) and those
+// after it are held in the table's side spool (HeldChanges) until the copy's end marker is in
+// the spool; then the reader thread appends them behind it. So the flusher, which sends one
+// table's records in spool order on one worker, never sends a streamed change of a table
+// before its copied rows.
 //
 // `copied` -> `ready` when the flusher reports that the copy's end marker (and so every row
 // before it) is acknowledged by BigQuery (OnCopyAcknowledged).
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <memory>
 #include <mutex>
 #include <set>
 #include <string>
+#include <thread>
 #include <unordered_map>
 #include <utility>
 #include <vector>
@@ -35,6 +40,7 @@
 #include "agent/pipeline/descriptor_store.h"
 #include "agent/pipeline/pipeline_metrics.h"
 #include "agent/snapshot/exported_snapshot.h"
+#include "agent/snapshot/held_changes.h"
 #include "agent/snapshot/source_table.h"
 #include "agent/snapshot/sync_state.h"
 #include "agent/snapshot/table_snapshot.h"
@@ -64,6 +70,8 @@ struct TableSyncOptions {
   std::size_t batch_max_bytes = 4 << 20;
   sink::EncodePolicies policies;
   bool progress_bar = false;  // draw a progress bar on stderr (a terminal)
+  // Where the side spools of held changes live (HeldChanges), e.g. <state_dir>/snapshot.
+  std::string held_dir;
 };
 
 class TableSync : public pipeline::TableSyncHook {
@@ -82,10 +90,16 @@ class TableSync : public pipeline::TableSyncHook {
   // The flusher acknowledged a copy's end marker (any thread).
   void OnCopyAcknowledged(std::uint32_t relation_oid, Lsn hold_from);
 
+  // Waits for a background copy to end (it stops early once `cancel` is cancelled) and
+  // closes the side spools. Call after the reader thread has ended, before the spool closes.
+  void Stop();
+
   // TableSyncHook (reader thread).
   bool NeedsCopy(Oid relation) override;
-  Result<std::vector<std::pair<Oid, Lsn>>> CopyPending(
-      const std::function<void()>& keepalive) override;
+  Result<std::vector<pipeline::TableSyncChange>> CopyPending(
+      const std::function<void()>& waiting) override;
+  Status Hold(Oid relation, std::span<const spool::Record> records) override;
+  Status SyncHeld() override;
 
  private:
   struct Named {
@@ -103,6 +117,13 @@ class TableSync : public pipeline::TableSyncHook {
   // side, larger ones one after the other with every worker.
   Status CopyTables(const ExportedSnapshot& snap, const std::vector<Named>& tables);
   Status CopyAtTemporarySnapshot(const std::vector<Named>& tables);
+  // Side spools left by an earlier run: replayed behind a finished copy with the same
+  // hold_from_lsn, discarded otherwise.
+  Status ReplayOrDiscardHeld();
+  // CopyPending: a finished background copy's tables, and starting the next copy.
+  Status FinishBackgroundCopy(const std::function<void()>& waiting,
+                              std::vector<pipeline::TableSyncChange>* out);
+  Status StartBackgroundCopy(std::vector<pipeline::TableSyncChange>* out);
   Status CopyOne(const ExportedSnapshot& snap, const SourceTable& table, std::uint32_t workers);
   Status MarkReady(std::uint32_t oid, Lsn hold_from);
   void ShowProgress(const TableProgress& p);
@@ -118,7 +139,14 @@ class TableSync : public pipeline::TableSyncHook {
   std::vector<Oid> requested_;  // met in a Relation message, to copy at the next CopyPending
   std::chrono::steady_clock::time_point next_poll_{};
   std::uint64_t temp_slots_ = 0;
-  std::function<void()> keepalive_;  // set during CopyPending, called with each progress report
+  HeldChanges held_;  // reader thread (Bootstrap before it)
+
+  // The copy running beside the stream (at most one). copy_status_ is written by the copy
+  // thread before copy_done_ is set, read by the reader thread after it joined the thread.
+  std::thread copy_thread_;
+  std::atomic<bool> copy_done_{false};
+  Status copy_status_;
+  std::vector<Named> copy_tables_;
 
   std::mutex mu_;                        // states_ writes racing the flusher's callback
   std::set<std::uint32_t> copying_now_;  // CopyTable owns these tables' state files

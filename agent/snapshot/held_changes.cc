@@ -1,0 +1,194 @@
+#include "agent/snapshot/held_changes.h"
+
+#include <spdlog/spdlog.h>
+
+#include <cinttypes>
+#include <cstdio>
+#include <filesystem>
+#include <optional>
+#include <system_error>
+
+#include "spool/spool_reader.h"
+
+namespace pg2bq::agent::snapshot {
+
+namespace {
+
+constexpr std::string_view kPrefix = "held-";
+// Replayed records are appended to the main spool in groups of about this many bytes.
+constexpr std::size_t kReplayGroupBytes = 4u << 20;
+
+// "held-<oid>-<16 hex digits>" -> (oid, hold_from).
+std::optional<std::pair<std::uint32_t, Lsn>> ParseName(const std::string& name) {
+  if (name.rfind(kPrefix, 0) != 0) return std::nullopt;
+  unsigned long oid = 0;
+  unsigned long long lsn = 0;
+  char tail = 0;
+  if (std::sscanf(name.c_str() + kPrefix.size(), "%lu-%16llx%c", &oid, &lsn, &tail) != 2)
+    return std::nullopt;
+  return std::make_pair(static_cast<std::uint32_t>(oid), static_cast<Lsn>(lsn));
+}
+
+std::size_t RecordBytes(const spool::Record& r) {
+  if (auto* b = std::get_if<spool::RowBatch>(&r)) return b->rows.size();
+  if (auto* d = std::get_if<spool::DescriptorVersion>(&r)) return d->descriptor.size();
+  return 64;
+}
+
+}  // namespace
+
+HeldChanges::HeldChanges(std::string dir, spool::SpoolOptions options)
+    : dir_(std::move(dir)), options_(std::move(options)) {
+  options_.max_bytes = 0;
+}
+
+HeldChanges::~HeldChanges() {
+  if (Status s = CloseAll(); !s.ok()) spdlog::error("closing held changes: {}", s.ToString());
+}
+
+std::string HeldChanges::DirFor(std::uint32_t table, Lsn hold_from) const {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "held-%" PRIu32 "-%016" PRIX64, table,
+                static_cast<std::uint64_t>(hold_from));
+  return dir_ + "/" + buf;
+}
+
+Result<std::vector<std::pair<std::uint32_t, Lsn>>> HeldChanges::OnDisk() const {
+  std::vector<std::pair<std::uint32_t, Lsn>> out;
+  std::error_code ec;
+  if (!std::filesystem::exists(dir_, ec)) return out;
+  for (std::filesystem::directory_iterator it(dir_, ec), end; !ec && it != end; it.increment(ec)) {
+    if (!it->is_directory()) continue;
+    if (auto parsed = ParseName(it->path().filename().string())) out.push_back(*parsed);
+  }
+  if (ec) return Status::IoError("listing " + dir_ + ": " + ec.message());
+  return out;
+}
+
+bool HeldChanges::Holds(std::uint32_t table, Lsn hold_from) const {
+  if (auto it = open_.find(table); it != open_.end()) return it->second.hold_from == hold_from;
+  std::error_code ec;
+  return std::filesystem::is_directory(DirFor(table, hold_from), ec);
+}
+
+Status HeldChanges::Open(std::uint32_t table, Lsn hold_from) {
+  if (auto it = open_.find(table); it != open_.end()) {
+    if (it->second.hold_from == hold_from) return Status::Ok();
+    return Status::Internal("held changes of relation " + std::to_string(table) +
+                            " are already open from " + FormatLsn(it->second.hold_from));
+  }
+  std::error_code ec;
+  std::filesystem::create_directories(dir_, ec);
+  if (ec) return Status::IoError("creating " + dir_ + ": " + ec.message());
+  Held h;
+  h.hold_from = hold_from;
+  h.dir = DirFor(table, hold_from);
+  spool::SpoolOptions o = options_;
+  o.dir = h.dir;
+  auto w = spool::SpoolWriter::Open(o);
+  if (!w.ok()) return w.status().WithContext("held changes of relation " + std::to_string(table));
+  h.writer = std::move(*w);
+  open_.emplace(table, std::move(h));
+  return Status::Ok();
+}
+
+Status HeldChanges::Append(std::uint32_t table, std::span<const spool::Record> records) {
+  auto it = open_.find(table);
+  if (it == open_.end())
+    return Status::Internal("relation " + std::to_string(table) + " is not held");
+  return it->second.writer->AppendGroup(records).status().WithContext(
+      "holding changes of relation " + std::to_string(table) + " in " + it->second.dir +
+      " (a side spool without a disk budget: free space there)");
+}
+
+Status HeldChanges::SyncAll() {
+  for (auto& [table, h] : open_) {
+    PG2BQ_RETURN_IF_ERROR(h.writer->Sync().WithContext("syncing held changes in " + h.dir));
+  }
+  return Status::Ok();
+}
+
+Status HeldChanges::Replay(std::uint32_t table, spool::SpoolWriter* main,
+                           const std::function<void()>& waiting, const Cancellation* cancel) {
+  auto it = open_.find(table);
+  if (it == open_.end())
+    return Status::Internal("relation " + std::to_string(table) + " is not held");
+  Held& h = it->second;
+  PG2BQ_RETURN_IF_ERROR(h.writer->Sync().WithContext("syncing held changes in " + h.dir));
+  PG2BQ_ASSIGN_OR_RETURN(
+      auto reader, spool::SpoolReader::Open(h.dir, h.writer->start_position(), h.writer->tail()));
+  std::vector<spool::Record> group;
+  std::size_t group_bytes = 0;
+  std::uint64_t records = 0, rows = 0;
+  auto append = [&]() -> Status {
+    if (group.empty()) return Status::Ok();
+    for (;;) {
+      auto pos = main->AppendGroup(group);
+      if (pos.ok()) break;
+      if (pos.status().code() != Status::Code::kResourceExhausted) return pos.status();
+      if (waiting) waiting();
+      if (cancel != nullptr && cancel->cancelled())
+        return Status::Aborted("cancelled while replaying held changes");
+    }
+    group.clear();
+    group_bytes = 0;
+    return Status::Ok();
+  };
+  for (;;) {
+    auto next = reader->Next();
+    if (!next.ok()) return next.status().WithContext("reading held changes in " + h.dir);
+    if (!next->has_value()) break;
+    spool::Record r = std::move((*next)->record);
+    if (auto* b = std::get_if<spool::RowBatch>(&r)) {
+      b->complete_through_lsn = kInvalidLsn;
+      rows += b->row_count;
+    }
+    group_bytes += RecordBytes(r);
+    group.push_back(std::move(r));
+    ++records;
+    if (group_bytes >= kReplayGroupBytes) PG2BQ_RETURN_IF_ERROR(append());
+  }
+  PG2BQ_RETURN_IF_ERROR(append());
+  PG2BQ_RETURN_IF_ERROR(main->Sync());
+  // Only once the main spool holds them durably: the slot may already be past them.
+  PG2BQ_RETURN_IF_ERROR(h.writer->Close());
+  reader.reset();
+  const std::string dir = h.dir;
+  open_.erase(it);
+  std::error_code ec;
+  std::filesystem::remove_all(dir, ec);
+  if (ec) return Status::IoError("removing replayed held changes " + dir + ": " + ec.message());
+  spdlog::info("relation {}: {} held record(s) ({} rows) moved behind its copy", table, records,
+               rows);
+  return Status::Ok();
+}
+
+Status HeldChanges::Discard(std::uint32_t table) {
+  if (auto it = open_.find(table); it != open_.end()) {
+    Status closed = it->second.writer->Close();
+    if (!closed.ok()) spdlog::warn("closing {}: {}", it->second.dir, closed.ToString());
+    open_.erase(it);
+  }
+  PG2BQ_ASSIGN_OR_RETURN(auto on_disk, OnDisk());
+  for (const auto& [oid, lsn] : on_disk) {
+    if (oid != table) continue;
+    const std::string dir = DirFor(oid, lsn);
+    std::error_code ec;
+    std::filesystem::remove_all(dir, ec);
+    if (ec) return Status::IoError("removing held changes " + dir + ": " + ec.message());
+    spdlog::info("relation {}: held changes from {} discarded ({})", oid, FormatLsn(lsn), dir);
+  }
+  return Status::Ok();
+}
+
+Status HeldChanges::CloseAll() {
+  Status result = Status::Ok();
+  for (auto& [table, h] : open_) {
+    Status s = h.writer->Close();
+    if (!s.ok() && result.ok()) result = s.WithContext("closing held changes in " + h.dir);
+  }
+  open_.clear();
+  return result;
+}
+
+}  // namespace pg2bq::agent::snapshot
