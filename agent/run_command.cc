@@ -148,7 +148,12 @@ int RunRunCommand(int argc, char** argv) {
   sink::DescriptorOptions dopts;
   dopts.changelog_for_keyed_tables = config->target.mode == TableMode::kChangeLog;
   dopts.table_name = config->target.table_name;
-  pipeline::DescriptorStore descriptors(config->runtime.state_dir + "/descriptors", dopts);
+  // Nothing replicated yet (no descriptor was ever written): an unreachable target is then
+  // a configuration problem rather than an outage.
+  const std::string descriptors_dir = config->runtime.state_dir + "/descriptors";
+  const bool first_start = !std::filesystem::exists(descriptors_dir, ec) ||
+                           std::filesystem::is_empty(descriptors_dir, ec);
+  pipeline::DescriptorStore descriptors(descriptors_dir, dopts);
   if (Status s = descriptors.Load(); !s.ok()) return Fatal("descriptor store", s);
   sink::DeadLetterWriter dead_letters(config->runtime.state_dir + "/dead_letters.jsonl");
 
@@ -157,6 +162,8 @@ int RunRunCommand(int argc, char** argv) {
   if (!metrics.ok()) return Fatal("metrics", metrics.status());
   auto target = pipeline::MakeTargetSetup(*config);
   if (!target.ok()) return Fatal("target credentials", target.status());
+  if (Status s = pipeline::CheckTarget(*target, first_start, std::chrono::seconds(15)); !s.ok())
+    return Fatal("target", s);
 
   // The flusher runs from the start: a snapshot copy is sent while it is being made, and
   // what BigQuery acknowledges frees spool budget for the rest of the copy.

@@ -137,6 +137,15 @@ Status TableManager::EnsureDataset(TableSync* sync) {
   return HttpError("create dataset " + options_.dataset, c);
 }
 
+Status TableManager::CheckDataset() {
+  PG2BQ_ASSIGN_OR_RETURN(
+      Response r,
+      Call("GET", "/bigquery/v2/projects/" + options_.project + "/datasets/" + options_.dataset,
+           nullptr));
+  if (r.status == 200 || r.status == 404) return Status::Ok();  // 404: created with a table
+  return HttpError("get dataset " + options_.project + "." + options_.dataset, r);
+}
+
 Result<nlohmann::json> TableManager::GetTable(const std::string& table_id) {
   PG2BQ_ASSIGN_OR_RETURN(Response r,
                          Call("GET",

@@ -50,6 +50,11 @@ class TableManager {
   // Makes the table match `d`: creates dataset/table if missing, adds missing columns.
   Result<TableSync> EnsureTable(const TableDescriptor& d);
 
+  // Does the target answer for this project and dataset? Ok when the dataset exists or may
+  // be created (404); PermissionDenied/InvalidArgument for rejected credentials or names;
+  // Unavailable when BigQuery cannot be reached.
+  Status CheckDataset();
+
   // GET the table resource (NotFound when absent).
   Result<nlohmann::json> GetTable(const std::string& table_id);
 

@@ -1,5 +1,8 @@
 #include "agent/pipeline/target_setup.h"
 
+#include <grpcpp/grpcpp.h>
+#include <spdlog/spdlog.h>
+
 #include <cstdio>
 
 #include "sink/credentials.h"
@@ -23,6 +26,29 @@ Result<TargetSetup> MakeTargetSetup(const AgentConfig& config) {
   t.tables.project = config.target.project;
   t.tables.dataset = config.target.dataset;
   return t;
+}
+
+Status CheckTarget(const TargetSetup& target, bool first_start, std::chrono::seconds timeout) {
+  sink::TableManagerOptions o = target.tables;
+  o.timeout = timeout;
+  Status s = sink::TableManager(o).CheckDataset();
+  if (s.ok()) {
+    auto channel = sink::MakeWriteChannel(target.endpoint);
+    if (!channel->WaitForConnected(std::chrono::system_clock::now() + timeout)) {
+      s = Status::Unavailable("the Storage Write API endpoint " + target.endpoint.target +
+                              " did not accept a connection within " +
+                              std::to_string(timeout.count()) + " s");
+    }
+  }
+  if (s.ok() || s.code() != Status::Code::kUnavailable) return s;
+  if (first_start) {
+    return Status::Unavailable(s.message() +
+                               " (first start: check target.rest_endpoint / "
+                               "target.grpc_endpoint and the network)");
+  }
+  spdlog::warn("target not reachable now ({}); changes are spooled and sent when it answers",
+               s.message());
+  return Status::Ok();
 }
 
 std::optional<AgentConfig> LoadConfigForCommand(const std::vector<std::string>& args,

@@ -465,6 +465,37 @@ long PeakRssKb(const std::string& config) {
 // One 2,000,000-row transaction: appended to the spool in parts as it arrives, so the
 // agent's memory stays bounded whatever the transaction size. Into the emulator's
 // no-storage mode (validated and acknowledged, not stored) to keep the test short.
+// An unreachable target stops a first start with one clear line (most likely a wrong
+// endpoint); once something was replicated, it is an outage: the agent starts, spools, and
+// catches up when the target answers.
+TEST_F(RunE2eTest, UnreachableTargetFailsAFirstStartButNotARestart) {
+  Sql("CREATE TABLE t (id integer PRIMARY KEY, v text)");
+  Sql("CREATE PUBLICATION e2e FOR ALL TABLES");
+  SetFaults(R"({"outage": true})");
+  auto first = StartAgent(false);
+  CliResult r = first->Wait(60s);
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.err.find("pg2bq run: target:"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("first start"), std::string::npos) << r.err;
+  EXPECT_FALSE(SlotActive());
+
+  SetFaults(R"({"outage": false})");
+  auto agent = StartAgent();
+  Sql("INSERT INTO t VALUES (1, 'one')");
+  ASSERT_EQ(VerifyEventually().exit_code, 0);
+  StopAgent(agent);
+
+  SetFaults(R"({"outage": true})");
+  agent = StartAgent();
+  ASSERT_TRUE(SlotActive()) << agent->ReadErr();
+  Sql("INSERT INTO t SELECT g, 'v' FROM generate_series(2, 100) g");
+  SetFaults(R"({"outage": false})");
+  CliResult v = VerifyEventually();
+  EXPECT_EQ(v.exit_code, 0) << v.out << v.err;
+  EXPECT_NE(agent->ReadErr().find("target not reachable now"), std::string::npos);
+  StopAgent(agent);
+}
+
 TEST_F(RunE2eTest, TwoMillionRowTransactionMemoryBounded) {
   emulator_->Kill();
   Status s = emulator_->Start({"--no-storage"});
