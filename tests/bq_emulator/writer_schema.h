@@ -71,8 +71,8 @@ class WriterSchema {
   Result<DecodedRow> DecodeRow(std::string_view bytes) const;
 
   // DecodeRow's verdict and message, without building the row (no JSON
-  // values, no normalized text): what --no-storage needs. Both run the same
-  // walk and the same checks.
+  // values, no normalized text): what --no-storage needs. Both hand every
+  // value to the same checks. Not thread-safe, like DecodeRow.
   Status ValidateRow(std::string_view bytes) const;
 
   // ValidateRow's fast path: reads the row straight from the protobuf wire
@@ -80,7 +80,7 @@ class WriterSchema {
   // True only when the row is certainly valid; false means "not sure" (a bad
   // value, anything unusual on the wire, or a writer schema with STRUCT, enum
   // or oneof fields), and ValidateRow then lets the full walk decide and name
-  // the problem. Public for tests.
+  // the problem. Public for tests. Not thread-safe.
   bool WireRowIsValid(std::string_view bytes) const;
 
  private:
