@@ -10,7 +10,9 @@ namespace pg2bq::sink {
 
 struct BackoffParams {
   std::chrono::milliseconds initial{100};
-  std::chrono::milliseconds cap{10000};
+  // Short on purpose: an outage ends unannounced, and every second spent sleeping after it
+  // is a second of catch-up lost (a probe every 1-2 s per stream costs BigQuery nothing).
+  std::chrono::milliseconds cap{2000};
   double multiplier = 2.0;
 };
 

@@ -331,7 +331,7 @@ void Flusher::WorkerLoop(int index) {
       if (s.code() == Status::Code::kCorruption) return Fail(s);
       metrics_->flush_retries->Increment();
       const auto delay =
-          std::chrono::milliseconds(std::min<std::int64_t>(10000, 100LL << std::min(attempt, 7)));
+          std::chrono::milliseconds(std::min<std::int64_t>(2000, 100LL << std::min(attempt, 7)));
       spdlog::warn("flush of table {} (commit {}) failed, retry {} in {} ms: {}", item.table_id,
                    FormatLsn(item.batch.last_commit_lsn), attempt, delay.count(), s.ToString());
       if (!cancel_.SleepFor(delay / 2 + std::chrono::milliseconds(rng() % (delay.count() / 2 + 1))))

@@ -112,7 +112,7 @@ ChildResult Reap(Child& c) {
 
 class Setup {
  public:
-  explicit Setup(bool outage) {
+  Setup() {
     auto started = PgTestCluster::Start({.settings = {{"logical_decoding_work_mem", "'64MB'"},
                                                       {"autovacuum", "off"},
                                                       {"shared_buffers", "'512MB'"},
@@ -121,9 +121,7 @@ class Setup {
     pg_ = std::move(*started);
     emulator_ =
         std::make_unique<pg2bq::bqemu::EmulatorProcess>(BQ_EMULATOR_BINARY, dir_.path() + "/bq");
-    std::vector<std::string> args = {"--no-storage"};
-    if (outage) args.push_back("--outage");
-    Check(emulator_->Start(args), "bq-emulator");
+    Check(emulator_->Start({"--no-storage"}), "bq-emulator");
     Check(pg_->Exec("CREATE TABLE bench (id bigint PRIMARY KEY, i int, t text, n numeric, "
                     "ts timestamptz, b bool, j jsonb, u uuid); "
                     "CREATE PUBLICATION bench FOR TABLE bench"),
@@ -214,7 +212,7 @@ void Stop(Child& agent, const char* what, long changes) {
 }
 
 int Throughput(long changes) {
-  Setup s(false);
+  Setup s;
   Check(s.pg().Exec("SELECT pg_create_logical_replication_slot('bench', 'pgoutput'); "
                     "SELECT pg_copy_logical_replication_slot('bench', 'recv')"),
         "slots");
@@ -255,9 +253,18 @@ int Throughput(long changes) {
 }
 
 int Catchup(long changes) {
-  Setup s(true);
+  Setup s;
   Check(s.pg().Exec("SELECT pg_create_logical_replication_slot('bench', 'pgoutput')"), "slot");
   Child agent = s.StartAgent(s.WriteConfig("250ms"));
+  // The outage starts once the agent runs: a first start refuses an unreachable target.
+  for (;;) {
+    auto v = s.pg().QueryValue(
+        "SELECT count(*) FROM pg_replication_slots WHERE slot_name = 'bench' AND active");
+    if (v.ok() && *v == "1") break;
+    if (waitpid(agent.pid, nullptr, WNOHANG) == agent.pid) Die("the agent exited; " + agent.log);
+    std::this_thread::sleep_for(50ms);
+  }
+  s.SetOutage(true);
   auto t = Clock::now();
   s.Generate(changes, 1000);
   const std::string end = s.pg().QueryValue("SELECT pg_current_wal_lsn()").value();
@@ -304,7 +311,7 @@ int Catchup(long changes) {
 }
 
 int Lag(long rate, int seconds, const std::string& batch_latency) {
-  Setup s(false);
+  Setup s;
   Check(s.pg().Exec("SELECT pg_create_logical_replication_slot('bench', 'pgoutput')"), "slot");
   Child agent = s.StartAgent(s.WriteConfig(batch_latency));
   // Warm up: the first rows create the target table.
