@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <random>
+#include <set>
 #include <unordered_map>
 #include <unordered_set>
 
@@ -65,12 +66,14 @@ Status IndexRows(spool::RowBatch& rb, sink::EncodedBatch* out) {
 Result<std::string> KeyText(const nlohmann::json& v, const std::string& bq_type,
                             const std::string& column) {
   if (!v.is_string()) return Status::FailedPrecondition("key column " + column + " is NULL");
-  if (bq_type == "INT64" || bq_type == "INTEGER" || bq_type == "STRING" || bq_type == "NUMERIC" ||
-      bq_type == "BIGNUMERIC" || bq_type == "DATE" || bq_type == "BOOL" || bq_type == "BOOLEAN") {
-    return v.get<std::string>();
+  static const std::set<std::string> kSupported = {
+      "INT64",   "INTEGER",   "STRING",   "NUMERIC", "BIGNUMERIC", "DATE", "BOOL",
+      "BOOLEAN", "TIMESTAMP", "DATETIME", "TIME",    "FLOAT64",    "FLOAT"};
+  if (kSupported.count(bq_type) == 0) {
+    return Status::FailedPrecondition("TRUNCATE by key deletion does not support key column " +
+                                      column + " of type " + bq_type);
   }
-  return Status::FailedPrecondition("TRUNCATE by key deletion does not support key column " +
-                                    column + " of type " + bq_type);
+  return PgTextOfTableData(v.get<std::string>(), bq_type);
 }
 
 }  // namespace

@@ -2,6 +2,11 @@
 
 #include <httplib.h>
 
+#include <charconv>
+
+#include "decoder/pg_text_format.h"
+#include "decoder/pg_value.h"
+
 namespace pg2bq::agent::pipeline {
 
 using nlohmann::json;
@@ -66,6 +71,28 @@ Status ListTableRows(const sink::TableManagerOptions& o, const std::string& tabl
     token = page["pageToken"].get<std::string>();
   }
   return Status::Ok();
+}
+
+Result<std::string> PgTextOfTableData(const std::string& value, const std::string& bq_type) {
+  if (bq_type == "TIMESTAMP") {
+    std::int64_t micros = 0;
+    const auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), micros);
+    if (ec != std::errc() || end != value.data() + value.size())
+      return Status::Corruption("TIMESTAMP '" + value +
+                                "' from tabledata.list is not microseconds");
+    std::string text;
+    AppendPgTimestamp(micros - kPgEpochMicrosFromUnix, true, &text);
+    return text;
+  }
+  if (bq_type != "DATETIME" && bq_type != "TIME") return value;
+  std::string text = value;
+  if (auto t = text.find('T'); t != std::string::npos) text[t] = ' ';
+  if (text.find('.') != std::string::npos) {  // PostgreSQL prints no trailing fraction zeros
+    while (text.back() == '0')
+      text.pop_back();
+    if (text.back() == '.') text.pop_back();
+  }
+  return text;
 }
 
 }  // namespace pg2bq::agent::pipeline

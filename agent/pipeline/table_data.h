@@ -25,4 +25,11 @@ Status ListTableRows(const sink::TableManagerOptions& options, const std::string
                      TableData* schema,
                      const std::function<Status(const std::vector<nlohmann::json>&)>& row);
 
+// A tabledata.list scalar as PostgreSQL prints the value with TimeZone UTC and DateStyle
+// ISO: TIMESTAMP (Unix microseconds, useInt64Timestamp) as "2024-01-02 03:04:05.5+00",
+// DATETIME "2024-01-02T03:04:05.500000" as "2024-01-02 03:04:05.5", TIME without trailing
+// fraction zeros; other types unchanged. Used to rebuild keys for TRUNCATE's deletes and
+// to compare values in verify.
+Result<std::string> PgTextOfTableData(const std::string& value, const std::string& bq_type);
+
 }  // namespace pg2bq::agent::pipeline

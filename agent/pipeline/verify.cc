@@ -1,5 +1,6 @@
 #include "agent/pipeline/verify.h"
 
+#include <charconv>
 #include <map>
 #include <set>
 #include <vector>
@@ -21,10 +22,28 @@ struct PgColumn {
 };
 
 bool Comparable(const std::string& t) {
-  static const std::set<std::string> kTypes = {"smallint", "integer", "bigint",  "text",
-                                               "uuid",     "boolean", "numeric", "oid"};
+  static const std::set<std::string> kTypes = {"smallint", "integer", "bigint",          "text",
+                                               "uuid",     "boolean", "numeric",         "oid",
+                                               "date",     "real",    "double precision"};
   if (kTypes.count(t)) return true;
-  return t.rfind("character varying", 0) == 0 || t.rfind("numeric(", 0) == 0;
+  const bool time_without_zone =
+      t.rfind("time", 0) == 0 && t.find("without time zone") != std::string::npos;
+  return t.rfind("character varying", 0) == 0 || t.rfind("numeric(", 0) == 0 ||
+         t.rfind("timestamp", 0) == 0 || time_without_zone;
+}
+
+// Shortest text that reads back as the same value ("1" and "1.0" agree; NaN, inf).
+template <typename Float>
+std::string FloatNorm(const std::string& s) {
+  Float f = 0;
+  if (s == "NaN") return "nan";
+  if (s == "Infinity") return "inf";
+  if (s == "-Infinity") return "-inf";
+  const auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), f);
+  if (ec != std::errc() || end != s.data() + s.size()) return s;
+  char buf[64];
+  const auto r = std::to_chars(buf, buf + sizeof buf, f);
+  return std::string(buf, r.ptr);
 }
 
 // Normalised value: NULL = "\x00N"; numerics without trailing zeros; bool as true/false.
@@ -32,6 +51,8 @@ std::string Norm(const std::optional<std::string>& v, const std::string& type) {
   if (!v) return std::string("\0N", 2);
   std::string s = *v;
   if (type == "boolean") return s == "t" || s == "true" ? "true" : "false";
+  if (type == "double precision") return FloatNorm<double>(s);
+  if (type == "real") return FloatNorm<float>(s);
   if (type.rfind("numeric", 0) == 0 && s.find('.') != std::string::npos) {
     while (!s.empty() && s.back() == '0')
       s.pop_back();
@@ -62,6 +83,10 @@ Result<VerifySummary> VerifyTables(const AgentConfig& config,
                                    const sink::TableManagerOptions& target,
                                    const VerifyOptions& options, std::FILE* out) {
   PG2BQ_ASSIGN_OR_RETURN(auto sql, SqlSession::Connect(config.source.ConnInfo(), 300000));
+  // Source values are read as text: in the forms PgTextOfTableData gives the target's.
+  PG2BQ_RETURN_IF_ERROR(sql->Query("SELECT set_config('TimeZone', 'UTC', false), "
+                                   "set_config('DateStyle', 'ISO, YMD', false)")
+                            .status());
   PG2BQ_ASSIGN_OR_RETURN(auto tables,
                          sql->Query("SELECT schemaname, tablename FROM pg_publication_tables "
                                     "WHERE pubname = $1 ORDER BY 1, 2",
@@ -124,8 +149,13 @@ Result<VerifySummary> VerifyTables(const AgentConfig& config,
       }
       std::vector<std::string> key, vals;
       for (std::size_t i = 0; i < columns.size(); ++i) {
-        const auto v = pos[i] >= 0 ? JsonText(row[static_cast<std::size_t>(pos[i])])
-                                   : std::optional<std::string>();
+        auto v = pos[i] >= 0 ? JsonText(row[static_cast<std::size_t>(pos[i])])
+                             : std::optional<std::string>();
+        if (v) {  // TIMESTAMP/DATETIME/TIME as PostgreSQL prints them (session in UTC)
+          auto text = PgTextOfTableData(*v, schema_out.types[static_cast<std::size_t>(pos[i])]);
+          if (!text.ok()) return text.status();
+          v = std::move(*text);
+        }
         if (columns[i].key) key.push_back(Norm(v, columns[i].type));
         vals.push_back(Comparable(columns[i].type) ? Norm(v, columns[i].type) : "");
       }
