@@ -54,6 +54,7 @@ Result<TableSnapshotResult> CopyTable(const TableSnapshotOptions& options, const
   state.table = rel.name;
   state.relfilenode = table.relfilenode;
   // Changes above the oldest snapshot any copied row came from must be applied after the copy.
+  // (Also when no chunk is marked done: rows of a chunk cut off may have been sent.)
   state.hold_from_lsn = state.hold_from_lsn == kInvalidLsn
                             ? options.snapshot_lsn
                             : std::min(state.hold_from_lsn, options.snapshot_lsn);
