@@ -8,6 +8,7 @@
 #include <optional>
 #include <system_error>
 
+#include "spool/file_util.h"
 #include "spool/spool_reader.h"
 
 namespace pg2bq::agent::snapshot {
@@ -15,8 +16,6 @@ namespace pg2bq::agent::snapshot {
 namespace {
 
 constexpr std::string_view kPrefix = "held-";
-// Replayed records are appended to the main spool in groups of about this many bytes.
-constexpr std::size_t kReplayGroupBytes = 4u << 20;
 
 // "held-<oid>-<16 hex digits>" -> (oid, hold_from).
 std::optional<std::pair<std::uint32_t, Lsn>> ParseName(const std::string& name) {
@@ -88,6 +87,9 @@ Status HeldChanges::Open(std::uint32_t table, Lsn hold_from) {
   auto w = spool::SpoolWriter::Open(o);
   if (!w.ok()) return w.status().WithContext("held changes of relation " + std::to_string(table));
   h.writer = std::move(*w);
+  // The side spool's directory entry must survive a power loss: the slot is confirmed past
+  // the changes it will hold.
+  PG2BQ_RETURN_IF_ERROR(spool::SyncDir(dir_));
   open_.emplace(table, std::move(h));
   return Status::Ok();
 }
@@ -109,7 +111,8 @@ Status HeldChanges::SyncAll() {
 }
 
 Status HeldChanges::Replay(std::uint32_t table, spool::SpoolWriter* main,
-                           const std::function<void()>& waiting, const Cancellation* cancel) {
+                           std::size_t max_group_bytes, const std::function<void()>& waiting,
+                           const Cancellation* cancel) {
   auto it = open_.find(table);
   if (it == open_.end())
     return Status::Internal("relation " + std::to_string(table) + " is not held");
@@ -132,6 +135,7 @@ Status HeldChanges::Replay(std::uint32_t table, spool::SpoolWriter* main,
     }
     group.clear();
     group_bytes = 0;
+    if (waiting) waiting();
     return Status::Ok();
   };
   for (;;) {
@@ -146,7 +150,7 @@ Status HeldChanges::Replay(std::uint32_t table, spool::SpoolWriter* main,
     group_bytes += RecordBytes(r);
     group.push_back(std::move(r));
     ++records;
-    if (group_bytes >= kReplayGroupBytes) PG2BQ_RETURN_IF_ERROR(append());
+    if (group_bytes >= max_group_bytes) PG2BQ_RETURN_IF_ERROR(append());
   }
   PG2BQ_RETURN_IF_ERROR(append());
   PG2BQ_RETURN_IF_ERROR(main->Sync());
@@ -158,6 +162,9 @@ Status HeldChanges::Replay(std::uint32_t table, spool::SpoolWriter* main,
   std::error_code ec;
   std::filesystem::remove_all(dir, ec);
   if (ec) return Status::IoError("removing replayed held changes " + dir + ": " + ec.message());
+  // A removal undone by a power loss would replay these again at the next start, behind
+  // newer changes of the table.
+  PG2BQ_RETURN_IF_ERROR(spool::SyncDir(dir_));
   spdlog::info("relation {}: {} held record(s) ({} rows) moved behind its copy", table, records,
                rows);
   return Status::Ok();

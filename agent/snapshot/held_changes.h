@@ -47,9 +47,12 @@ class HeldChanges {
   Status SyncAll();
   // Appends the held records of `table` to `main` in order (RowBatches lose their
   // completion LSN: the main spool is already complete through them), syncs `main`, then
-  // deletes the side spool. `waiting` is called while `main`'s budget is full.
-  Status Replay(std::uint32_t table, spool::SpoolWriter* main, const std::function<void()>& waiting,
-                const Cancellation* cancel);
+  // deletes the side spool. Groups of about `group_bytes` (at most what one append of the
+  // main spool's budget allows: a larger group would never fit). `waiting` is called after
+  // every group and while `main`'s budget is full (the caller keeps its replication
+  // connection alive: a large replay outlasts wal_sender_timeout).
+  Status Replay(std::uint32_t table, spool::SpoolWriter* main, std::size_t group_bytes,
+                const std::function<void()>& waiting, const Cancellation* cancel);
   // Deletes every side spool of `table` (open or not).
   Status Discard(std::uint32_t table);
   // Closes the open side spools (they stay on disk).

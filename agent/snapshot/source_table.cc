@@ -10,9 +10,11 @@ Result<SourceTable> LoadSourceTable(PgConnection* conn, const std::string& schem
                                     const std::string& table, std::chrono::milliseconds timeout,
                                     const Cancellation* cancel) {
   const std::string name = schema + "." + table;
+  // to_regclass: a table dropped or renamed meanwhile gives no rows (NotFound) instead of an
+  // error that would abort the transaction the other tables' catalog is read in.
   const std::string rel =
-      "(" + conn->QuoteLiteral(conn->QuoteIdentifier(schema) + "." + conn->QuoteIdentifier(table)) +
-      "::regclass)";
+      "to_regclass(" +
+      conn->QuoteLiteral(conn->QuoteIdentifier(schema) + "." + conn->QuoteIdentifier(table)) + ")";
   // One row per column; typname/typtype/base type are what pgoutput's Type message and the
   // catalog lookups in capture give for non-built-in types.
   const std::string sql =

@@ -186,7 +186,7 @@ Status TableSync::ReplayOrDiscardHeld() {
       // earlier run replayed them but stopped before deleting them: a record sent twice
       // carries the same change sequence numbers and _pg2bq_lsn keys.)
       PG2BQ_RETURN_IF_ERROR(held_.Open(oid, hold_from));
-      PG2BQ_RETURN_IF_ERROR(held_.Replay(oid, spool_, nullptr, cancel_));
+      PG2BQ_RETURN_IF_ERROR(held_.Replay(oid, spool_, options_.batch_max_bytes, nullptr, cancel_));
     } else {
       // The table was copied again at a later snapshot, which contains these changes (they
       // were received before it was taken), or it is gone.
@@ -211,12 +211,15 @@ Status TableSync::CopyTables(const ExportedSnapshot& snap, const std::vector<Nam
                               .WithContext("importing snapshot " + snap.name()));
     for (const Named& t : tables) {
       auto st = LoadSourceTable(conn.get(), t.schema, t.name, options_.timeout, cancel_);
-      if (!st.ok()) {
+      if (!st.ok() && st.status().code() == Status::Code::kNotFound) {
         // Dropped or renamed meanwhile: nothing to copy; the stream says what happens next.
         spdlog::warn("snapshot {}.{}: not copied: {}", t.schema, t.name, st.status().ToString());
         PG2BQ_RETURN_IF_ERROR(states_->Remove(t.oid));
         continue;
       }
+      // Anything else (a stop signal, a dropped connection, a timeout) fails the copy and
+      // keeps every state: the table stays held or waiting and is copied at the next try.
+      if (!st.ok()) return st.status().WithContext("snapshot of " + t.schema + "." + t.name);
       loaded.push_back(std::move(*st));
     }
     PG2BQ_RETURN_IF_ERROR(conn->Exec("COMMIT", options_.timeout, cancel_).status());
@@ -471,7 +474,8 @@ Status TableSync::FinishBackgroundCopy(const std::function<void()>& waiting,
       }
       // The end marker is durable: the held changes go behind it, then the table streams
       // into the spool again.
-      PG2BQ_RETURN_IF_ERROR(held_.Replay(t.oid, spool_, waiting, cancel_));
+      PG2BQ_RETURN_IF_ERROR(
+          held_.Replay(t.oid, spool_, options_.batch_max_bytes, waiting, cancel_));
       out->push_back({t.oid, st->hold_from_lsn, false});
     } else if (!st.ok() && st.status().code() == Status::Code::kNotFound) {
       // Dropped or renamed before the snapshot: nothing was copied, nothing to hold.

@@ -88,7 +88,7 @@ TEST_F(HeldChangesTest, HeldRecordsSurviveAReopenAndReplayInOrderBehindWhatIsThe
 
   const Lsn durable_before = main->durable_lsn();
   ASSERT_TRUE(held.Open(7, 0x50).ok());
-  ASSERT_TRUE(held.Replay(7, main.get(), nullptr, nullptr).ok());
+  ASSERT_TRUE(held.Replay(7, main.get(), 4 << 20, nullptr, nullptr).ok());
   EXPECT_FALSE(std::filesystem::exists(root_ + "/snapshot/held-7-0000000000000050"));
   EXPECT_FALSE(held.Holds(7, 0x50));
   // The main spool was already complete through the held changes: replay does not move it.
