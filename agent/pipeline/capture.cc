@@ -660,7 +660,8 @@ Status Capture::AppendGroup() {
 
 Status Capture::RunTableSync() {
   PG2BQ_ASSIGN_OR_RETURN(auto changes, options_.table_sync->CopyPending([this] {
-    (void)stream_->SendStatusNow();  // the slot is not read while the spool is full
+    // The slot is not read meanwhile (held changes appended behind a copy, a full spool).
+    (void)stream_->SendStatusNow();
   }));
   for (const TableSyncChange& c : changes) {
     apply_from_[c.table] = c.apply_from;
