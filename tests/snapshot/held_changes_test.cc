@@ -2,7 +2,9 @@
 #include "agent/snapshot/held_changes.h"
 
 #include <gtest/gtest.h>
+#include <signal.h>
 #include <stdlib.h>
+#include <sys/resource.h>
 
 #include <filesystem>
 #include <string>
@@ -137,6 +139,34 @@ TEST_F(HeldChangesTest, AppendToATableNotHeldIsRefused) {
   EXPECT_EQ(s.code(), Status::Code::kInternal) << s.ToString();
   ASSERT_TRUE(held.Open(9, 0x50).ok());
   EXPECT_EQ(held.Open(9, 0x40).code(), Status::Code::kInternal);
+}
+
+// A disk that cannot take the held changes (here: the file size limit, as a full disk would
+// refuse a write) gives an error naming the side spool's directory.
+TEST_F(HeldChangesTest, AWriteThatFailsNamesTheSideSpoolDirectory) {
+  HeldChanges held(root_ + "/snapshot", options_);
+  ASSERT_TRUE(held.Open(7, 0x50).ok());
+  struct rlimit old_limit {};
+  ASSERT_EQ(::getrlimit(RLIMIT_FSIZE, &old_limit), 0);
+  struct sigaction ignore {
+  }, old_action{};
+  ignore.sa_handler = SIG_IGN;
+  ASSERT_EQ(::sigaction(SIGXFSZ, &ignore, &old_action), 0);
+  struct rlimit small = old_limit;
+  small.rlim_cur = 4096;  // the segment header fits, the rows do not
+  ASSERT_EQ(::setrlimit(RLIMIT_FSIZE, &small), 0);
+  std::string rows;
+  for (int i = 0; rows.size() < 64 * 1024; ++i)
+    rows += std::to_string(i * 7919) + ",";
+  const std::vector<spool::Record> big = {Batch(7, 0x60, rows)};
+  Status s = held.Append(7, big);
+  if (s.ok()) s = held.SyncAll();
+  ::setrlimit(RLIMIT_FSIZE, &old_limit);
+  ::sigaction(SIGXFSZ, &old_action, nullptr);
+  ASSERT_FALSE(s.ok());
+  EXPECT_NE(s.ToString().find(root_ + "/snapshot/held-7-0000000000000050"), std::string::npos)
+      << s.ToString();
+  (void)held.CloseAll();
 }
 
 }  // namespace
