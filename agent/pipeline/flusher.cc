@@ -348,14 +348,14 @@ void Flusher::WorkerLoop(int index) {
 }
 
 Status Flusher::EnsureTable(const sink::TableDescriptor& d, TargetTable* target) {
-  if (target->ensured_version >= d.version) return Status::Ok();
+  if (target->ensured_versions.count(d.version) != 0) return Status::Ok();
   sink::TableManager manager(options_.tables);
   PG2BQ_ASSIGN_OR_RETURN(auto sync, manager.EnsureTable(d));
   if (sync.created_table) spdlog::info("created BigQuery table {}", target->table_id);
   if (!sync.added_columns.empty())
     spdlog::info("added {} column(s) to BigQuery table {}", sync.added_columns.size(),
                  target->table_id);
-  target->ensured_version = d.version;
+  target->ensured_versions.insert(d.version);
   return Status::Ok();
 }
 

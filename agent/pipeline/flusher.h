@@ -19,6 +19,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -86,7 +87,10 @@ class Flusher {
   };
   struct TargetTable {
     std::unique_ptr<sink::TableWriter> writer;
-    std::uint32_t ensured_version = 0;
+    // Every version made to match, not just the highest: version numbers follow the order
+    // descriptors were created, which is not always the order of the shapes (a run-time
+    // copy may register its snapshot's older shape after a newer Relation message).
+    std::set<std::uint32_t> ensured_versions;
     std::string table_id;
   };
 
