@@ -2,6 +2,7 @@
 
 #include <charconv>
 #include <map>
+#include <optional>
 #include <set>
 #include <vector>
 
@@ -107,9 +108,21 @@ Result<VerifySummary> VerifyTables(const AgentConfig& config,
                    "WHERE a.attrelid = ($1 || '.' || $2)::regclass AND a.attnum > 0 AND NOT "
                    "a.attisdropped ORDER BY a.attnum",
                    {QuoteIdent(schema), QuoteIdent(name)}));
+    // PostgreSQL 15 publications may publish some columns and rows only: compare those.
+    PG2BQ_ASSIGN_OR_RETURN(
+        auto published,
+        sql->Query("SELECT rowfilter, a FROM pg_publication_tables, unnest(attnames) a "
+                   "WHERE pubname = $1 AND schemaname = $2 AND tablename = $3",
+                   {config.replication.publication, schema, name}));
+    std::set<std::string> published_columns;
+    for (const auto& p : published)
+      published_columns.insert(*p[1]);
+    const std::optional<std::string> row_filter =
+        published.empty() ? std::nullopt : published[0][0];
     std::vector<PgColumn> columns;
     bool has_key = false;
     for (const auto& c : cols) {
+      if (!published_columns.empty() && published_columns.count(*c[0]) == 0) continue;
       columns.push_back({*c[0], *c[1], *c[2] == "t"});
       has_key |= columns.back().key;
     }
@@ -124,6 +137,7 @@ Result<VerifySummary> VerifyTables(const AgentConfig& config,
     for (std::size_t i = 0; i < columns.size(); ++i)
       select += (i ? ", " : "") + QuoteIdent(columns[i].name) + "::text";
     select += " FROM " + QuoteIdent(schema) + "." + QuoteIdent(name);
+    if (row_filter) select += " WHERE " + *row_filter;
     std::map<std::string, std::vector<std::string>> source;
     std::vector<std::string> not_compared;
     for (const auto& c : columns)

@@ -3,12 +3,14 @@
 #include <libpq-fe.h>
 
 #include <algorithm>
+#include <string>
+#include <vector>
 
 namespace pg2bq::agent::snapshot {
 
 Result<SourceTable> LoadSourceTable(PgConnection* conn, const std::string& schema,
                                     const std::string& table, std::chrono::milliseconds timeout,
-                                    const Cancellation* cancel) {
+                                    const Cancellation* cancel, const std::string& publication) {
   const std::string name = schema + "." + table;
   // to_regclass: a table dropped or renamed meanwhile gives no rows (NotFound) instead of an
   // error that would abort the transaction the other tables' catalog is read in.
@@ -65,6 +67,28 @@ Result<SourceTable> LoadSourceTable(PgConnection* conn, const std::string& schem
     c.is_key = PQgetvalue(r, i, 10)[0] == 't';
     out.relation.columns.push_back(std::move(c));
   }
+  if (publication.empty()) return out;
+  // PostgreSQL 15: pg_publication_tables lists the published columns (all of them without a
+  // column list) and the row filter.
+  auto pub = conn->Exec(
+      "SELECT rowfilter, a FROM pg_publication_tables, unnest(attnames) a WHERE pubname = " +
+          conn->QuoteLiteral(publication) + " AND schemaname = " + conn->QuoteLiteral(schema) +
+          " AND tablename = " + conn->QuoteLiteral(table),
+      timeout, cancel);
+  if (!pub.ok()) return pub.status().WithContext("reading publication " + publication);
+  PGresult* pr = pub->get();
+  if (PQntuples(pr) == 0) return out;  // not published (any more): the caller decides
+  if (!PQgetisnull(pr, 0, 0)) out.row_filter = PQgetvalue(pr, 0, 0);
+  std::vector<std::string> published;
+  for (int i = 0; i < PQntuples(pr); ++i)
+    published.emplace_back(PQgetvalue(pr, i, 1));
+  auto& cols = out.relation.columns;
+  cols.erase(std::remove_if(cols.begin(), cols.end(),
+                            [&](const sink::SourceColumn& c) {
+                              return std::find(published.begin(), published.end(), c.name) ==
+                                     published.end();
+                            }),
+             cols.end());
   return out;
 }
 

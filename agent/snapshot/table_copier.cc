@@ -47,8 +47,10 @@ TableCopier::TableCopier(TableCopierOptions options, spool::SpoolWriter* spool,
 
 std::string TableCopier::CopySql(const struct CopyChunk& chunk, const std::string& quoted_table,
                                  const std::string& quoted_columns) const {
-  return "COPY (SELECT " + quoted_columns + " FROM " + quoted_table + " WHERE " +
-         chunk.Predicate() + ") TO STDOUT (FORMAT binary)";
+  std::string where = chunk.Predicate();
+  if (!options_.row_filter.empty()) where = "(" + options_.row_filter + ") AND " + where;
+  return "COPY (SELECT " + quoted_columns + " FROM " + quoted_table + " WHERE " + where +
+         ") TO STDOUT (FORMAT binary)";
 }
 
 Status TableCopier::AppendBatch(std::uint32_t rows, std::string* proto_rows) {

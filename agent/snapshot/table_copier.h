@@ -65,6 +65,7 @@ struct TableCopierOptions {
   bool ctid_ordinals = false;
   Lsn row_commit_lsn = kInvalidLsn;  // kInvalidLsn: snapshot_lsn - 1
   sink::SourceRelation relation;     // columns in attribute order
+  std::string row_filter;            // the publication's row filter, "" = every row
   std::shared_ptr<const sink::TableDescriptor> descriptor;
   sink::EncodePolicies policies;
   // Rows the encoder cannot represent under `policies` go here (synced before the chunk

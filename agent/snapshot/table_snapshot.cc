@@ -84,6 +84,7 @@ Result<TableSnapshotResult> CopyTable(const TableSnapshotOptions& options, const
   co.snapshot_name = options.snapshot_name;
   co.snapshot_lsn = options.snapshot_lsn;
   co.relation = rel;
+  co.row_filter = table.row_filter;
   co.descriptor = std::move(descriptor);
   co.policies = options.policies;
   co.dead_letters = options.dead_letters;

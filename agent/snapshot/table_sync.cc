@@ -210,7 +210,8 @@ Status TableSync::CopyTables(const ExportedSnapshot& snap, const std::vector<Nam
                               .status()
                               .WithContext("importing snapshot " + snap.name()));
     for (const Named& t : tables) {
-      auto st = LoadSourceTable(conn.get(), t.schema, t.name, options_.timeout, cancel_);
+      auto st = LoadSourceTable(conn.get(), t.schema, t.name, options_.timeout, cancel_,
+                                options_.publication);
       if (!st.ok() && st.status().code() == Status::Code::kNotFound) {
         // Dropped or renamed meanwhile: nothing to copy; the stream says what happens next.
         spdlog::warn("snapshot {}.{}: not copied: {}", t.schema, t.name, st.status().ToString());
