@@ -13,10 +13,10 @@
 // The loop is modelled on pg_recvlogical.c, with one difference that matters for
 // speed: while data keeps coming, Next() reads the socket at most every
 // `read_pause` (and drains everything it holds), and on a low-latency link the
-// socket's receive buffer is kept small. Between reads the receive window closes,
-// so the walsender's per-message send() calls append to one unsent TCP segment
-// instead of each pushing a ~200-byte segment through the loopback stack; the
-// walsender spends far less CPU per change (bench/RESULTS.md, stream; docs/REPLICATION.md).
+// socket's receive buffer is kept small. The walsender then gets one ACK (window update)
+// per read instead of one per few segments -- measured with `ss`: 5-9 thousand ACKs
+// against pg_recvlogical's 73 thousand for the same 300k changes -- and it processes
+// those ACKs itself, so it spends less CPU per change (docs/REPLICATION.md).
 //
 // Confirmation: standby status updates carry exactly the written/flushed/applied
 // LSNs the caller reported. The stream never advances them on its own; the slot's

@@ -241,7 +241,9 @@ int RunRunCommand(int argc, char** argv) {
   co.apply_from = table_sync.ApplyFrom();
   pipeline::Capture capture(co, spool->get(), &descriptors, &dead_letters, &*metrics, &shutdown);
   if (!shutdown.cancelled()) {
-    if (Status s = capture.Start(); !s.ok()) {
+    // A stop signal while replication starts is a stop, not an error: Start() returns
+    // Aborted, Run() is skipped and the shutdown below flushes what is spooled (exit 0).
+    if (Status s = capture.Start(); !s.ok() && !shutdown.cancelled()) {
       flusher.Abort();
       return Fatal("source", s);
     }
