@@ -140,15 +140,11 @@ const std::vector<PgType>& ChangeJsonWriter::ResolvedTypes(const Relation& rel) 
   const std::uint64_t generation = types_->generation() + 1;  // 0: never resolved
   if (r.generation != generation || r.types.size() != rel.columns.size()) {
     r.generation = generation;
-    r.oids.assign(rel.columns.size(), 0);
     r.types.assign(rel.columns.size(), PgType{});
   }
   for (std::size_t i = 0; i < rel.columns.size(); ++i) {
     const Oid oid = rel.columns[i].type_oid;
-    if (r.oids[i] != oid || r.types[i].oid == 0) {
-      r.oids[i] = oid;
-      r.types[i] = types_->Resolve(oid);
-    }
+    if (r.types[i].oid != oid) r.types[i] = types_->Resolve(oid);
   }
   return r.types;
 }

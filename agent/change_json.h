@@ -46,8 +46,7 @@ class ChangeJsonWriter {
   // Relation message may replace the relation) and against the registry's generation.
   struct ResolvedColumns {
     std::uint64_t generation = 0;
-    std::vector<Oid> oids;
-    std::vector<PgType> types;
+    std::vector<PgType> types;  // PgType::oid is the column's type OID (Resolve keeps it)
   };
   // The cached types of `rel`'s columns, re-resolved where a column's type OID changed.
   const std::vector<PgType>& ResolvedTypes(const Relation& rel);
