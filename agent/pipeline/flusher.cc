@@ -73,7 +73,9 @@ Result<std::string> KeyText(const nlohmann::json& v, const std::string& bq_type,
     return Status::FailedPrecondition("TRUNCATE by key deletion does not support key column " +
                                       column + " of type " + bq_type);
   }
-  return PgTextOfTableData(v.get<std::string>(), bq_type);
+  auto text = PgTextOfTableData(v.get<std::string>(), bq_type);
+  if (!text.ok()) return text.status().WithContext("key column " + column);
+  return text;
 }
 
 }  // namespace

@@ -167,7 +167,8 @@ Result<VerifySummary> VerifyTables(const AgentConfig& config,
                              : std::optional<std::string>();
         if (v) {  // TIMESTAMP/DATETIME/TIME as PostgreSQL prints them (session in UTC)
           auto text = PgTextOfTableData(*v, schema_out.types[static_cast<std::size_t>(pos[i])]);
-          if (!text.ok()) return text.status();
+          if (!text.ok())
+            return text.status().WithContext(qualified + " column " + columns[i].name);
           v = std::move(*text);
         }
         if (columns[i].key) key.push_back(Norm(v, columns[i].type));
