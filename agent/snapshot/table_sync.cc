@@ -149,9 +149,15 @@ Status TableSync::Bootstrap() {
       spdlog::info("snapshot.initial = skip: existing rows are not copied");
       return Status::Ok();
     }
+    // The tables to copy are read before the slot (and its snapshot H) exists. pgoutput
+    // sends a table's changes only from the commit that added it to the publication on: a
+    // table added after H but read as published here would be copied at H, and its changes
+    // between H and the ALTER PUBLICATION would be neither copied nor streamed. Read first,
+    // a table added in between is simply not copied now: its first change (a Relation
+    // message without sync state) or the next publication poll copies it while streaming.
+    PG2BQ_ASSIGN_OR_RETURN(auto tables, PublishedTables());
     PG2BQ_ASSIGN_OR_RETURN(auto snap, ExportedSnapshot::Create(options_.dsn, options_.slot, false,
                                                                options_.timeout, cancel_));
-    PG2BQ_ASSIGN_OR_RETURN(auto tables, PublishedTables());
     spdlog::info("first start: copying {} table(s) at the slot's snapshot {}", tables.size(),
                  FormatLsn(snap->lsn()));
     // Recorded before copying, so a crash before a table's copy begins still finishes it.

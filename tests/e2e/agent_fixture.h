@@ -76,9 +76,13 @@ class AgentFixture : public ::testing::Test {
     return v.ok() ? *v : "";
   }
 
+  // The slot is read by START_REPLICATION. (`active` alone is also true while the agent's
+  // first start creates the slot and copies tables in its exported snapshot.)
   bool SlotActive() {
-    auto active = pg_->QueryValue("SELECT count(*) FROM pg_replication_slots WHERE slot_name = '" +
-                                  slot_ + "' AND active");
+    auto active = pg_->QueryValue(
+        "SELECT count(*) FROM pg_replication_slots s JOIN pg_stat_replication r "
+        "ON r.pid = s.active_pid WHERE s.slot_name = '" +
+        slot_ + "' AND r.state IN ('catchup', 'streaming')");
     return active.ok() && *active == "1";
   }
   // Waits until the agent streams from its slot (after any snapshot copies).
