@@ -114,6 +114,38 @@ class RunSnapshotTest : public AgentFixture {
       ++*done;
     }
   }
+  // WriteLoad on its own connection and thread, stopped and joined at the latest when the
+  // test ends (also after a failed ASSERT, which would otherwise leave it running).
+  class BackgroundLoad {
+   public:
+    explicit BackgroundLoad(PgTestCluster* pg)
+        : thread_([this, pg] { WriteLoad(pg, 300000, stop_, &errors_, &writes_); }) {}
+    ~BackgroundLoad() { Stop(); }
+    // Stops the load; returns how many of its statements failed.
+    int Stop() {
+      stop_.store(true);
+      if (thread_.joinable()) thread_.join();
+      return errors_.load();
+    }
+    long writes() const { return writes_.load(); }
+
+   private:
+    std::atomic<bool> stop_{false};
+    std::atomic<int> errors_{0};
+    std::atomic<long> writes_{0};
+    std::thread thread_;
+  };
+  // The held-copy tests' tables: `other` (published), `big` (300,000 rows) and the keyless
+  // `big_log` (`log_rows` rows), the last two added to the publication by the test.
+  void CreateHeldCopyTables(int log_rows) {
+    Sql("CREATE TABLE other (id bigint PRIMARY KEY, v text)");
+    Sql("CREATE TABLE big (id bigint PRIMARY KEY, v integer, pad text)");
+    Sql("CREATE TABLE big_log (v bigint, pad text)");  // keyless
+    Sql("CREATE PUBLICATION snap FOR TABLE other");
+    Sql("INSERT INTO big SELECT g, g, md5(g::text) FROM generate_series(1, 300000) g");
+    Sql("INSERT INTO big_log SELECT g, md5(g::text) FROM generate_series(1, " +
+        std::to_string(log_rows) + ") g");
+  }
   bool WaitPhase(const std::string& table, const std::string& phase,
                  std::chrono::seconds limit = 60s) {
     const auto deadline = std::chrono::steady_clock::now() + limit;
@@ -399,10 +431,7 @@ TEST_F(RunSnapshotTest, SigtermDuringFirstStartCopyUnderWriteLoadLosesNothing) {
   Sql("CREATE PUBLICATION snap FOR TABLE big, big_log");
   Sql("INSERT INTO big SELECT g, g, md5(g::text) FROM generate_series(1, 300000) g");
   Sql("INSERT INTO big_log SELECT g, md5(g::text) FROM generate_series(1, 1000) g");
-  std::atomic<bool> stop{false};
-  std::atomic<int> errors{0};
-  std::atomic<long> writes{0};
-  std::thread writer([&] { WriteLoad(pg_.get(), 300000, stop, &errors, &writes); });
+  BackgroundLoad load(pg_.get());
   SetFaults(R"({"latency_ms": 300})");
   auto agent = StartAgent(/*wait=*/false);
   const bool copying =
@@ -411,8 +440,7 @@ TEST_F(RunSnapshotTest, SigtermDuringFirstStartCopyUnderWriteLoadLosesNothing) {
   std::this_thread::sleep_for(500ms);
   const std::string phase = SyncState("public.big").value("phase", "");
   if (!copying || phase != "copying") {
-    stop.store(true);
-    writer.join();
+    load.Stop();
     FAIL() << "big: " << phase << "; " << agent->ReadErr();
   }
   StopAgent(agent);
@@ -421,9 +449,7 @@ TEST_F(RunSnapshotTest, SigtermDuringFirstStartCopyUnderWriteLoadLosesNothing) {
   SetFaults(R"({"latency_ms": 0})");
   agent = StartAgentAndWait();
   std::this_thread::sleep_for(1s);
-  stop.store(true);
-  writer.join();
-  EXPECT_EQ(errors.load(), 0);
+  EXPECT_EQ(load.Stop(), 0);
 
   CliResult v = VerifyEventually(180s);
   EXPECT_EQ(v.exit_code, 0) << v.out << v.err << first_run << agent->ReadErr();
@@ -564,20 +590,12 @@ TEST_F(RunSnapshotTest, LongCopyWhileStreamingKeepsTheReplicationConnection) {
 // exactly as many rows as the source.
 TEST_F(RunSnapshotTest, OtherTablesFlowWhileATableIsCopiedAndItsChangesAreHeld) {
   WriteSlowCopyConfig();
-  Sql("CREATE TABLE other (id bigint PRIMARY KEY, v text)");
-  Sql("CREATE TABLE big (id bigint PRIMARY KEY, v integer, pad text)");
-  Sql("CREATE TABLE big_log (v bigint, pad text)");  // keyless
-  Sql("CREATE PUBLICATION snap FOR TABLE other");
-  Sql("INSERT INTO big SELECT g, g, md5(g::text) FROM generate_series(1, 300000) g");
-  Sql("INSERT INTO big_log SELECT g, md5(g::text) FROM generate_series(1, 20000) g");
+  CreateHeldCopyTables(20000);
   auto agent = StartAgentAndWait();
   Sql("INSERT INTO other VALUES (0, 'before')");
   SetFaults(R"({"latency_ms": 150})");
 
-  std::atomic<bool> stop{false};
-  std::atomic<int> errors{0};
-  std::atomic<long> writes{0};
-  std::thread writer([&] { WriteLoad(pg_.get(), 300000, stop, &errors, &writes); });
+  BackgroundLoad load(pg_.get());
   std::this_thread::sleep_for(500ms);
   Sql("ALTER PUBLICATION snap ADD TABLE big, big_log");
   ASSERT_TRUE(WaitPhase("public.big", "copying", 60s)) << agent->ReadErr();
@@ -607,13 +625,11 @@ TEST_F(RunSnapshotTest, OtherTablesFlowWhileATableIsCopiedAndItsChangesAreHeld) 
   for (const auto& [name, bytes] : held)
     held_bytes += bytes;
   EXPECT_GT(held_bytes, 0u);
-  const long writes_during = writes.load();
+  const long writes_during = load.writes();
   ASSERT_TRUE(WaitPhase("public.big", "copied", 180s) || WaitPhase("public.big", "ready", 1s))
       << agent->ReadErr();
   std::this_thread::sleep_for(1s);  // a few changes after the copy, applied directly
-  stop.store(true);
-  writer.join();
-  EXPECT_EQ(errors.load(), 0);
+  EXPECT_EQ(load.Stop(), 0);
   EXPECT_GT(writes_during, 0);
   SetFaults(R"({"latency_ms": 0})");
 
@@ -635,18 +651,10 @@ TEST_F(RunSnapshotTest, OtherTablesFlowWhileATableIsCopiedAndItsChangesAreHeld) 
 // nothing is lost or doubled (keyless count exact).
 TEST_F(RunSnapshotTest, KillWhileChangesAreHeldRestartAppliesThemBehindTheCopy) {
   WriteSlowCopyConfig();
-  Sql("CREATE TABLE other (id bigint PRIMARY KEY, v text)");
-  Sql("CREATE TABLE big (id bigint PRIMARY KEY, v integer, pad text)");
-  Sql("CREATE TABLE big_log (v bigint, pad text)");  // keyless
-  Sql("CREATE PUBLICATION snap FOR TABLE other");
-  Sql("INSERT INTO big SELECT g, g, md5(g::text) FROM generate_series(1, 300000) g");
-  Sql("INSERT INTO big_log SELECT g, md5(g::text) FROM generate_series(1, 20000) g");
+  CreateHeldCopyTables(20000);
   auto agent = StartAgentAndWait();
   SetFaults(R"({"latency_ms": 150})");
-  std::atomic<bool> stop{false};
-  std::atomic<int> errors{0};
-  std::atomic<long> writes{0};
-  std::thread writer([&] { WriteLoad(pg_.get(), 300000, stop, &errors, &writes); });
+  BackgroundLoad load(pg_.get());
   Sql("ALTER PUBLICATION snap ADD TABLE big, big_log");
   ASSERT_TRUE(WaitPhase("public.big", "copying", 60s)) << agent->ReadErr();
   // The keyless table (one chunk, copied first) is copied: its copy is not resumed at a newer
@@ -672,9 +680,7 @@ TEST_F(RunSnapshotTest, KillWhileChangesAreHeldRestartAppliesThemBehindTheCopy) 
   SetFaults(R"({"latency_ms": 0})");
   agent = StartAgentAndWait();
   std::this_thread::sleep_for(1s);  // and after the restart
-  stop.store(true);
-  writer.join();
-  EXPECT_EQ(errors.load(), 0);
+  EXPECT_EQ(load.Stop(), 0);
   Sql("INSERT INTO other VALUES (1, 'after')");
 
   CliResult v = VerifyEventually(180s);
@@ -697,18 +703,10 @@ TEST_F(RunSnapshotTest, CopyFailingPartWayKeepsTheTableHeldAndResumes) {
   WriteConfig(
       "[spool]\nbudget = 2MiB\nsegment_size = 1MiB\n[flush]\nbatch_max_bytes = 16KiB\n"
       "[snapshot]\nworkers = 1\npoll_interval = 500ms\nchunk_size = 1MiB\n");
-  Sql("CREATE TABLE other (id bigint PRIMARY KEY, v text)");
-  Sql("CREATE TABLE big (id bigint PRIMARY KEY, v integer, pad text)");
-  Sql("CREATE TABLE big_log (v bigint, pad text)");  // keyless
-  Sql("CREATE PUBLICATION snap FOR TABLE other");
-  Sql("INSERT INTO big SELECT g, g, md5(g::text) FROM generate_series(1, 300000) g");
-  Sql("INSERT INTO big_log SELECT g, md5(g::text) FROM generate_series(1, 1000) g");
+  CreateHeldCopyTables(1000);
   auto agent = StartAgentAndWait();
   SetFaults(R"({"latency_ms": 150})");
-  std::atomic<bool> stop{false};
-  std::atomic<int> errors{0};
-  std::atomic<long> writes{0};
-  std::thread writer([&] { WriteLoad(pg_.get(), 300000, stop, &errors, &writes); });
+  BackgroundLoad load(pg_.get());
   Sql("ALTER PUBLICATION snap ADD TABLE big, big_log");
   // Once some chunks of `big` are done, end its COPY connection.
   const auto deadline = std::chrono::steady_clock::now() + 120s;
@@ -749,9 +747,7 @@ TEST_F(RunSnapshotTest, CopyFailingPartWayKeepsTheTableHeldAndResumes) {
   EXPECT_NE(agent->ReadErr().find("snapshot public.big: resuming"), std::string::npos)
       << agent->ReadErr();
   EXPECT_EQ(SyncState("public.big").value("hold_from_lsn", ""), hold_before);
-  stop.store(true);
-  writer.join();
-  EXPECT_EQ(errors.load(), 0);
+  EXPECT_EQ(load.Stop(), 0);
   SetFaults(R"({"latency_ms": 0})");
 
   CliResult v = VerifyEventually(180s);
@@ -769,20 +765,12 @@ TEST_F(RunSnapshotTest, CopyFailingPartWayKeepsTheTableHeldAndResumes) {
 // the held changes behind it, and the target ends equal.
 TEST_F(RunSnapshotTest, SigtermWhileChangesAreHeldStopsCleanlyAndResumes) {
   WriteSlowCopyConfig();
-  Sql("CREATE TABLE other (id bigint PRIMARY KEY, v text)");
-  Sql("CREATE TABLE big (id bigint PRIMARY KEY, v integer, pad text)");
-  Sql("CREATE TABLE big_log (v bigint, pad text)");  // keyless
-  Sql("CREATE PUBLICATION snap FOR TABLE other");
-  Sql("INSERT INTO big SELECT g, g, md5(g::text) FROM generate_series(1, 300000) g");
-  Sql("INSERT INTO big_log SELECT g, md5(g::text) FROM generate_series(1, 1000) g");
+  CreateHeldCopyTables(1000);
   auto agent = StartAgentAndWait();
   // Slow enough that `big` is still being copied when the signal comes, on a quiet machine
   // too (at 150 ms the copy sometimes finished first).
   SetFaults(R"({"latency_ms": 600})");
-  std::atomic<bool> stop{false};
-  std::atomic<int> errors{0};
-  std::atomic<long> writes{0};
-  std::thread writer([&] { WriteLoad(pg_.get(), 300000, stop, &errors, &writes); });
+  BackgroundLoad load(pg_.get());
   Sql("ALTER PUBLICATION snap ADD TABLE big, big_log");
   const bool started =
       WaitPhase("public.big", "copying", 60s) &&
@@ -790,8 +778,7 @@ TEST_F(RunSnapshotTest, SigtermWhileChangesAreHeldStopsCleanlyAndResumes) {
   std::this_thread::sleep_for(500ms);  // some changes of big are held
   const std::string phase = SyncState("public.big").value("phase", "");
   if (!started || phase != "copying") {
-    stop.store(true);
-    writer.join();  // never leave the thread running past a failed assertion
+    load.Stop();
     FAIL() << "big: " << phase << "; " << agent->ReadErr();
   }
   StopAgent(agent);  // SIGTERM, exit 0
@@ -801,9 +788,7 @@ TEST_F(RunSnapshotTest, SigtermWhileChangesAreHeldStopsCleanlyAndResumes) {
   SetFaults(R"({"latency_ms": 0})");
   agent = StartAgentAndWait();
   std::this_thread::sleep_for(1s);
-  stop.store(true);
-  writer.join();
-  EXPECT_EQ(errors.load(), 0);
+  EXPECT_EQ(load.Stop(), 0);
 
   CliResult v = VerifyEventually(180s);
   EXPECT_EQ(v.exit_code, 0) << v.out << v.err << agent->ReadErr();
