@@ -301,9 +301,12 @@ Status TableSync::CopyOne(const ExportedSnapshot& snap, const SourceTable& table
   {
     std::lock_guard lock(mu_);
     copying_now_.erase(rel.oid);
-    if (acked_early_.erase(rel.oid) != 0 && r.ok()) {
-      auto st = states_->Load(rel.oid);
-      if (st.ok()) ready = MarkReady(rel.oid, st->hold_from_lsn);
+    // Only the end marker of this copy (same hold_from) makes it ready: an earlier copy's
+    // marker acknowledged during a re-sync does not.
+    if (auto acked = acked_early_.find(rel.oid); acked != acked_early_.end()) {
+      const Lsn acked_hold_from = acked->second;
+      acked_early_.erase(acked);
+      if (r.ok()) ready = MarkReady(rel.oid, acked_hold_from);
     }
   }
   if (!r.ok()) return r.status();
@@ -337,7 +340,7 @@ void TableSync::OnCopyAcknowledged(std::uint32_t oid, Lsn hold_from) {
   std::lock_guard lock(mu_);
   if (copying_now_.count(oid) != 0) {
     // CopyTable has not written `copied` yet; done when it returns.
-    acked_early_.insert(oid);
+    acked_early_[oid] = hold_from;
     return;
   }
   if (Status s = MarkReady(oid, hold_from); !s.ok())

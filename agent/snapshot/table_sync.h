@@ -25,6 +25,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <set>
@@ -150,7 +151,8 @@ class TableSync : public pipeline::TableSyncHook {
 
   std::mutex mu_;                        // states_ writes racing the flusher's callback
   std::set<std::uint32_t> copying_now_;  // CopyTable owns these tables' state files
-  std::set<std::uint32_t> acked_early_;  // end marker acknowledged while still copying
+  // End marker acknowledged while still copying: table -> the marker's hold_from.
+  std::map<std::uint32_t, Lsn> acked_early_;
 };
 
 }  // namespace pg2bq::agent::snapshot
