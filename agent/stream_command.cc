@@ -250,6 +250,9 @@ int RunStreamCommand(int argc, char** argv) {
   }
   if (status_interval_s <= 0) return usage_error("--status-interval must be positive");
   if (rcvbuf < -1) return usage_error("--socket-receive-buffer must be -1, 0 or a size in bytes");
+  if (vm.count("read-pause-us") && read_pause_us < 0)
+    return usage_error("--read-pause-us must be 0 or more microseconds, not " +
+                       std::to_string(read_pause_us));
 
   auto logger = spdlog::stderr_color_mt("pg2bq-stream");
   spdlog::set_default_logger(logger);
