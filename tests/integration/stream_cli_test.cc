@@ -477,11 +477,10 @@ TEST_F(StreamCliTest, CreateSlotAndUsageErrors) {
   EXPECT_EQ(r.exit_code, 2);
   r = RunCli({"stream", "--dsn", Dsn(), "--slot", "x", "--publication", "p", "--end-lsn", "zz"});
   EXPECT_EQ(r.exit_code, 2);
-  r = RunCli({"stream", "--dsn", Dsn(), "--slot", "x", "--publication", "p", "--read-pause-us",
-              "-5"});
+  r = RunCli(
+      {"stream", "--dsn", Dsn(), "--slot", "x", "--publication", "p", "--read-pause-us", "-5"});
   EXPECT_EQ(r.exit_code, 2);
-  EXPECT_NE(r.err.find("--read-pause-us must be 0 or more microseconds, not -5"),
-            std::string::npos)
+  EXPECT_NE(r.err.find("--read-pause-us must be 0 or more microseconds, not -5"), std::string::npos)
       << r.err;
 }
 
