@@ -63,17 +63,7 @@ Status TableCopier::AppendBatch(std::uint32_t rows, std::string* proto_rows) {
   // Copied rows complete no transaction of the stream: they must not move durable_lsn.
   rb.complete_through_lsn = kInvalidLsn;
   rb.rows = std::move(*proto_rows);
-  const auto give_up = std::chrono::steady_clock::now() + options_.budget_patience;
-  while (true) {
-    auto pos = spool_->Append(rb);
-    if (pos.ok()) break;
-    // A full disk budget is back-pressure, not an error: BigQuery's acknowledgements free
-    // space. Anything else (I/O error, closed writer) ends the copy.
-    if (pos.status().code() != Status::Code::kResourceExhausted ||
-        std::chrono::steady_clock::now() > give_up)
-      return pos.status();
-    if (cancel_ != nullptr && cancel_->cancelled()) return Status::Aborted("copy cancelled");
-  }
+  PG2BQ_RETURN_IF_ERROR(AppendWhenSpoolHasRoom(spool_, rb, options_.budget_patience, cancel_));
   proto_rows->clear();
   return Status::Ok();
 }

@@ -27,6 +27,7 @@
 
 #include "agent/cancellation.h"
 #include "agent/snapshot/binary_copy_parser.h"
+#include "agent/snapshot/spool_append.h"
 #include "common/lsn.h"
 #include "common/status.h"
 #include "sink/dead_letter.h"
@@ -76,7 +77,7 @@ struct TableCopierOptions {
   std::chrono::milliseconds io_timeout{60000};  // longest silence from the server
   // How long to keep retrying an append while the spool's disk budget is full before
   // failing (the flusher frees space as BigQuery acknowledges).
-  std::chrono::milliseconds budget_patience{std::chrono::hours(1)};
+  std::chrono::milliseconds budget_patience = kCopyBudgetPatience;
 };
 
 class TableCopier {

@@ -9,6 +9,8 @@
 #include <thread>
 #include <vector>
 
+#include "agent/snapshot/spool_append.h"
+
 namespace pg2bq::agent::snapshot {
 namespace {
 
@@ -77,7 +79,8 @@ Result<TableSnapshotResult> CopyTable(const TableSnapshotOptions& options, const
   begin.kind = spool::SnapshotMarker::Kind::kBegin;
   begin.snapshot_lsn = options.snapshot_lsn;
   begin.detail = options.snapshot_name;
-  PG2BQ_RETURN_IF_ERROR(spool->Append(begin).status());
+  PG2BQ_RETURN_IF_ERROR(AppendWhenSpoolHasRoom(spool, begin, kCopyBudgetPatience, cancel)
+                            .WithContext("snapshot of " + name));
 
   TableCopierOptions co;
   co.dsn = options.dsn;
@@ -196,7 +199,8 @@ Result<TableSnapshotResult> CopyTable(const TableSnapshotOptions& options, const
   end.kind = spool::SnapshotMarker::Kind::kEnd;
   end.snapshot_lsn = state.hold_from_lsn;
   end.detail = options.snapshot_name;
-  PG2BQ_RETURN_IF_ERROR(spool->Append(end).status());
+  PG2BQ_RETURN_IF_ERROR(AppendWhenSpoolHasRoom(spool, end, kCopyBudgetPatience, cancel)
+                            .WithContext("snapshot of " + name));
   PG2BQ_RETURN_IF_ERROR(spool->Sync());
   state.phase = SyncPhase::kCopied;
   PG2BQ_RETURN_IF_ERROR(store->Save(state));
