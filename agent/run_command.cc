@@ -211,6 +211,12 @@ int RunRunCommand(int argc, char** argv) {
           "pg2bq_spool_bytes", "Bytes in spool segments and spill files",
           [&]() { return static_cast<double>((*spool)->metrics().bytes_on_disk.load()); })
       .ok();
+  registry
+      .AddCallbackGauge("pg2bq_snapshot_held_bytes",
+                        "Bytes of streamed changes held in side spools while their tables are "
+                        "copied (no disk budget applies to them)",
+                        [&]() { return static_cast<double>(table_sync.held_bytes()); })
+      .ok();
 
   // First start: create the slot with an exported snapshot and copy the tables in it; after
   // a restart: finish unfinished copies. Streaming starts only afterwards, so every copied

@@ -12,6 +12,7 @@
 #include "agent/http_endpoint.h"
 #include "agent/pipeline/sql_session.h"
 #include "agent/pipeline/target_setup.h"
+#include "agent/snapshot/held_changes.h"
 #include "agent/snapshot/sync_state.h"
 #include "common/lsn.h"
 #include "spool/file_util.h"
@@ -107,6 +108,20 @@ int RunStatusCommand(int argc, char** argv) {
       if (requests.ok())
         for (std::uint32_t oid : *requests)
           std::printf("  relation %u: re-sync requested\n", oid);
+    }
+    // Side spools of changes held beside a copy (no disk budget applies to them).
+    auto held = snapshot::HeldChanges::BytesOnDisk(config->runtime.state_dir + "/snapshot");
+    if (!held.ok()) {
+      std::printf("held changes: %s\n", held.status().ToString().c_str());
+      rc = 1;
+    } else if (!held->empty()) {
+      std::uint64_t total = 0;
+      for (const auto& [oid, bytes] : *held)
+        total += bytes;
+      std::printf("held changes: %zu side spool(s), %llu bytes\n", held->size(),
+                  static_cast<unsigned long long>(total));
+      for (const auto& [oid, bytes] : *held)
+        std::printf("  relation %u: %llu bytes\n", oid, static_cast<unsigned long long>(bytes));
     }
   }
 

@@ -91,16 +91,48 @@ Status HeldChanges::Open(std::uint32_t table, Lsn hold_from) {
   // the changes it will hold.
   PG2BQ_RETURN_IF_ERROR(spool::SyncDir(dir_));
   open_.emplace(table, std::move(h));
+  UpdateBytes();
   return Status::Ok();
+}
+
+void HeldChanges::UpdateBytes() {
+  std::uint64_t total = 0;
+  for (const auto& [table, h] : open_)
+    total += h.writer->metrics().bytes_on_disk.load(std::memory_order_relaxed);
+  bytes_.store(total, std::memory_order_relaxed);
+}
+
+Result<std::vector<std::pair<std::uint32_t, std::uint64_t>>> HeldChanges::BytesOnDisk(
+    const std::string& dir) {
+  std::vector<std::pair<std::uint32_t, std::uint64_t>> out;
+  std::error_code ec;
+  if (!std::filesystem::exists(dir, ec)) return out;
+  for (std::filesystem::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
+    if (!it->is_directory()) continue;
+    auto parsed = ParseName(it->path().filename().string());
+    if (!parsed) continue;
+    std::uint64_t bytes = 0;
+    std::error_code fec;
+    for (std::filesystem::directory_iterator f(it->path(), fec), fend; !fec && f != fend;
+         f.increment(fec)) {
+      if (f->is_regular_file()) bytes += f->file_size(fec);
+    }
+    if (fec) return Status::IoError("listing " + it->path().string() + ": " + fec.message());
+    out.emplace_back(parsed->first, bytes);
+  }
+  if (ec) return Status::IoError("listing " + dir + ": " + ec.message());
+  return out;
 }
 
 Status HeldChanges::Append(std::uint32_t table, std::span<const spool::Record> records) {
   auto it = open_.find(table);
   if (it == open_.end())
     return Status::Internal("relation " + std::to_string(table) + " is not held");
-  return it->second.writer->AppendGroup(records).status().WithContext(
+  Status s = it->second.writer->AppendGroup(records).status().WithContext(
       "holding changes of relation " + std::to_string(table) + " in " + it->second.dir +
       " (a side spool without a disk budget: free space there)");
+  UpdateBytes();
+  return s;
 }
 
 Status HeldChanges::SyncAll() {
@@ -159,6 +191,7 @@ Status HeldChanges::Replay(std::uint32_t table, spool::SpoolWriter* main,
   reader.reset();
   const std::string dir = h.dir;
   open_.erase(it);
+  UpdateBytes();
   std::error_code ec;
   std::filesystem::remove_all(dir, ec);
   if (ec) return Status::IoError("removing replayed held changes " + dir + ": " + ec.message());
@@ -175,6 +208,7 @@ Status HeldChanges::Discard(std::uint32_t table) {
     Status closed = it->second.writer->Close();
     if (!closed.ok()) spdlog::warn("closing {}: {}", it->second.dir, closed.ToString());
     open_.erase(it);
+    UpdateBytes();
   }
   PG2BQ_ASSIGN_OR_RETURN(auto on_disk, OnDisk());
   for (const auto& [oid, lsn] : on_disk) {
@@ -195,6 +229,7 @@ Status HeldChanges::CloseAll() {
     if (!s.ok() && result.ok()) result = s.WithContext("closing held changes in " + h.dir);
   }
   open_.clear();
+  UpdateBytes();
   return result;
 }
 

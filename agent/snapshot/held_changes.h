@@ -10,6 +10,7 @@
 // otherwise (a fresh copy at a later snapshot contains those changes).
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -58,6 +59,13 @@ class HeldChanges {
   // Closes the open side spools (they stay on disk).
   Status CloseAll();
 
+  // Bytes on disk of the open side spools (any thread; updated by the calls above). Side
+  // spools have no budget: this is what an operator watches during a long copy.
+  std::uint64_t bytes() const { return bytes_.load(std::memory_order_relaxed); }
+  // Bytes on disk of every side spool under `dir` (e.g. for `pg2bq status`): table -> bytes.
+  static Result<std::vector<std::pair<std::uint32_t, std::uint64_t>>> BytesOnDisk(
+      const std::string& dir);
+
  private:
   struct Held {
     Lsn hold_from = kInvalidLsn;
@@ -65,10 +73,12 @@ class HeldChanges {
     std::unique_ptr<spool::SpoolWriter> writer;
   };
   std::string DirFor(std::uint32_t table, Lsn hold_from) const;
+  void UpdateBytes();
 
   const std::string dir_;
   spool::SpoolOptions options_;
   std::map<std::uint32_t, Held> open_;
+  std::atomic<std::uint64_t> bytes_{0};
 };
 
 }  // namespace pg2bq::agent::snapshot

@@ -7,6 +7,7 @@
 #include <sys/resource.h>
 
 #include <filesystem>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -130,6 +131,34 @@ TEST_F(HeldChangesTest, DiscardRemovesOnlyThatTablesSideSpools) {
   ASSERT_EQ(left->size(), 1u);
   EXPECT_EQ((*left)[0].first, 8u);
   EXPECT_TRUE(std::filesystem::is_directory(root_ + "/snapshot/not-held"));
+}
+
+// What the metric and `pg2bq status` show: the bytes of the open side spools (live) and of
+// every side spool on disk (per table), back to zero once replayed or discarded.
+TEST_F(HeldChangesTest, BytesCountOpenSideSpoolsAndThoseOnDisk) {
+  auto main = OpenMain();
+  HeldChanges held(root_ + "/snapshot", options_);
+  EXPECT_EQ(held.bytes(), 0u);
+  ASSERT_TRUE(held.Open(7, 0x50).ok());
+  ASSERT_TRUE(held.Open(8, 0x50).ok());
+  const std::uint64_t empty = held.bytes();
+  const std::vector<spool::Record> rows = {Batch(7, 0x60, std::string(10000, 'a'))};
+  ASSERT_TRUE(held.Append(7, rows).ok());
+  ASSERT_TRUE(held.SyncAll().ok());
+  EXPECT_GT(held.bytes(), empty);
+
+  auto on_disk = HeldChanges::BytesOnDisk(root_ + "/snapshot");
+  ASSERT_TRUE(on_disk.ok()) << on_disk.status().ToString();
+  ASSERT_EQ(on_disk->size(), 2u);
+  std::map<std::uint32_t, std::uint64_t> by_table(on_disk->begin(), on_disk->end());
+  EXPECT_GT(by_table[7], by_table[8]);
+  EXPECT_GE(by_table[7] + by_table[8], held.bytes());
+
+  ASSERT_TRUE(held.Replay(7, main.get(), 4 << 20, nullptr, nullptr).ok());
+  ASSERT_TRUE(held.Discard(8).ok());
+  EXPECT_EQ(held.bytes(), 0u);
+  EXPECT_TRUE(HeldChanges::BytesOnDisk(root_ + "/snapshot")->empty());
+  EXPECT_TRUE(HeldChanges::BytesOnDisk(root_ + "/no-such-dir")->empty());
 }
 
 TEST_F(HeldChangesTest, AppendToATableNotHeldIsRefused) {
