@@ -115,8 +115,12 @@ Result<std::vector<std::pair<std::uint32_t, std::uint64_t>>> HeldChanges::BytesO
     std::error_code fec;
     for (std::filesystem::directory_iterator f(it->path(), fec), fend; !fec && f != fend;
          f.increment(fec)) {
-      if (f->is_regular_file()) bytes += f->file_size(fec);
+      std::error_code sec;
+      const auto size = f->is_regular_file(sec) ? f->file_size(sec) : 0;
+      if (!sec) bytes += size;  // a segment removed meanwhile counts as gone
     }
+    // A side spool replayed or discarded by the running agent while we list it is gone.
+    if (fec == std::errc::no_such_file_or_directory) continue;
     if (fec) return Status::IoError("listing " + it->path().string() + ": " + fec.message());
     out.emplace_back(parsed->first, bytes);
   }

@@ -157,8 +157,12 @@ TEST_F(HeldChangesTest, BytesCountOpenSideSpoolsAndThoseOnDisk) {
   ASSERT_TRUE(held.Replay(7, main.get(), 4 << 20, nullptr, nullptr).ok());
   ASSERT_TRUE(held.Discard(8).ok());
   EXPECT_EQ(held.bytes(), 0u);
-  EXPECT_TRUE(HeldChanges::BytesOnDisk(root_ + "/snapshot")->empty());
-  EXPECT_TRUE(HeldChanges::BytesOnDisk(root_ + "/no-such-dir")->empty());
+  auto after = HeldChanges::BytesOnDisk(root_ + "/snapshot");
+  ASSERT_TRUE(after.ok()) << after.status().ToString();
+  EXPECT_TRUE(after->empty());
+  auto missing = HeldChanges::BytesOnDisk(root_ + "/no-such-dir");
+  ASSERT_TRUE(missing.ok()) << missing.status().ToString();
+  EXPECT_TRUE(missing->empty());
 }
 
 TEST_F(HeldChangesTest, AppendToATableNotHeldIsRefused) {
