@@ -479,6 +479,39 @@ TEST_F(RunSnapshotTest, SigtermDuringFirstStartCopyUnderWriteLoadLosesNothing) {
   StopAgent(agent);
 }
 
+// A table added to the publication while the first start still copies the others: it is
+// not in the first start's list (read before the slot), so once streaming starts its
+// Relation message or the publication poll copies it beside the stream. Nothing of it is
+// lost or doubled (keyless: exact count).
+TEST_F(RunSnapshotTest, TableAddedDuringTheFirstStartCopyIsCopiedWhileStreaming) {
+  WriteSlowCopyConfig();
+  CreateHeldCopyTables(1000);
+  Sql("ALTER PUBLICATION snap ADD TABLE big");
+  BackgroundLoad load(pg_.get());
+  SetFaults(R"({"latency_ms": 300})");
+  auto agent = StartAgent(/*wait=*/false);
+  ASSERT_TRUE(WaitPhase("public.big", "copying", 120s)) << agent->ReadErr();
+  Sql("ALTER PUBLICATION snap ADD TABLE big_log");
+  // Still the first start: the copy of `big` runs and nothing streams yet.
+  EXPECT_EQ(SyncState("public.big").value("phase", ""), "copying");
+  EXPECT_FALSE(SlotActive());
+  SetFaults(R"({"latency_ms": 0})");
+  ASSERT_TRUE(WaitStreaming(180s)) << agent->ReadErr();
+  ASSERT_TRUE(WaitPhase("public.big_log", "copied|ready", 60s)) << agent->ReadErr();
+  std::this_thread::sleep_for(1s);  // changes of both tables after the second copy
+  EXPECT_EQ(load.Stop(), 0);
+
+  CliResult v = VerifyEventually(180s);
+  EXPECT_EQ(v.exit_code, 0) << v.out << v.err << agent->ReadErr();
+  EXPECT_NE(v.out.find("public.big -> replica.big: EQUAL"), std::string::npos) << v.out;
+  EXPECT_EQ(std::to_string(DumpLines("big_log").size()), Value("SELECT count(*) FROM big_log"));
+  EXPECT_NE(agent->ReadErr().find("to copy while streaming"), std::string::npos)
+      << agent->ReadErr();
+  EXPECT_TRUE(WaitPhase("public.big_log", "ready")) << SyncState("public.big_log").dump();
+  EXPECT_EQ(DeadLetters(), "");
+  StopAgent(agent);
+}
+
 // A copy that cannot start while streaming (no free replication slot for its temporary
 // slot) is not fatal: the agent keeps replicating the other tables, logs the error, and
 // copies the table at a later poll once a slot is free.
@@ -653,8 +686,9 @@ TEST_F(RunSnapshotTest, OtherTablesFlowWhileATableIsCopiedAndItsChangesAreHeld) 
   std::size_t log_rows = 0;
   const auto log_deadline = std::chrono::steady_clock::now() + 120s;
   while (std::chrono::steady_clock::now() < log_deadline) {
-    const std::string phase = SyncState("public.big").value("phase", "");
     log_rows = DumpLines("big_log").size();
+    // Read after the dump: `big` was still copying at least until the rows were there.
+    const std::string phase = SyncState("public.big").value("phase", "");
     if (log_rows > log_copied && log_copied > 0) {
       phase_when_streamed = phase;
       break;
@@ -664,6 +698,7 @@ TEST_F(RunSnapshotTest, OtherTablesFlowWhileATableIsCopiedAndItsChangesAreHeld) 
   EXPECT_GT(log_rows, log_copied) << SyncState("public.big_log").dump();
   EXPECT_EQ(phase_when_streamed, "copying") << "big_log streamed only after big was copied\n"
                                             << agent->ReadErr();
+  SetFaults(R"({"latency_ms": 0})");  // the rest of the copy at full speed
   const long writes_during = load.writes();
   ASSERT_TRUE(WaitPhase("public.big", "copied|ready", 180s)) << agent->ReadErr();
   std::this_thread::sleep_for(1s);  // a few changes after the copy, applied directly
@@ -714,6 +749,8 @@ TEST_F(RunSnapshotTest, KillWhileChangesAreHeldRestartAppliesThemBehindTheCopy) 
   agent->Signal(SIGKILL);
   agent->Wait(30s);
   ASSERT_EQ(held.size(), 1u) << agent->ReadErr();
+  ASSERT_EQ(held.begin()->first.rfind(big_held, 0), 0u) << held.begin()->first;
+  ASSERT_GT(held.begin()->second, 1024u) << agent->ReadErr();
   ASSERT_EQ(HeldSpools().size(), 1u);
   EXPECT_NE(agent->ReadErr().find("held record(s)"), std::string::npos) << agent->ReadErr();
   CliResult status = RunCli({"status", "--config", config_}, 30s);
