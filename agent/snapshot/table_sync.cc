@@ -313,10 +313,6 @@ Status TableSync::CopyOne(const ExportedSnapshot& snap, const SourceTable& table
   }
   if (!r.ok()) return r.status();
   PG2BQ_RETURN_IF_ERROR(ready);
-  {
-    std::lock_guard lock(mu_);
-    finished_.push_back(rel.oid);
-  }
   if (!r->skipped) metrics_->snapshot_tables_copied->Increment();
   return Status::Ok();
 }
@@ -386,12 +382,7 @@ Result<std::vector<pipeline::TableSyncChange>> TableSync::CopyPending(
     const std::function<void()>& waiting) {
   std::vector<pipeline::TableSyncChange> out;
   if (copy_thread_.joinable()) {
-    if (!copy_done_.load(std::memory_order_acquire)) {
-      // Still copying: tables of the batch already copied stream again now, not when the
-      // batch's largest table is done.
-      PG2BQ_RETURN_IF_ERROR(FinishCopiedTables(waiting, &out));
-      return out;
-    }
+    if (!copy_done_.load(std::memory_order_acquire)) return out;  // still copying
     PG2BQ_RETURN_IF_ERROR(FinishBackgroundCopy(waiting, &out));
   }
   const auto now = std::chrono::steady_clock::now();
@@ -466,10 +457,6 @@ Status TableSync::StartBackgroundCopy(std::vector<pipeline::TableSyncChange>* ou
     out->push_back({t.oid, hold_from, true});
   }
   copy_tables_ = tables;
-  {
-    std::lock_guard lock(mu_);
-    finished_.clear();  // tables copied at start (Bootstrap) are not this copy's
-  }
   copy_done_.store(false);
   copy_thread_ = std::thread([this, snap = std::move(snap), tables = std::move(tables)]() mutable {
     Status result = CopyTables(*snap, tables);
@@ -477,34 +464,6 @@ Status TableSync::StartBackgroundCopy(std::vector<pipeline::TableSyncChange>* ou
     copy_status_ = result;
     copy_done_.store(true, std::memory_order_release);
   });
-  return Status::Ok();
-}
-
-Status TableSync::FinishCopiedTables(const std::function<void()>& waiting,
-                                     std::vector<pipeline::TableSyncChange>* out) {
-  std::vector<std::uint32_t> finished;
-  {
-    std::lock_guard lock(mu_);
-    finished.swap(finished_);
-  }
-  for (std::uint32_t oid : finished) {
-    auto it = std::find_if(copy_tables_.begin(), copy_tables_.end(),
-                           [&](const Named& t) { return t.oid == oid; });
-    if (it == copy_tables_.end()) continue;
-    auto st = states_->Load(oid);
-    if (!st.ok() && st.status().code() == Status::Code::kNotFound) continue;  // at the end
-    if (!st.ok()) return st.status();
-    // CopyOne reports a table only once its end marker is durable and its state `copied`.
-    if (st->phase != SyncPhase::kCopied && st->phase != SyncPhase::kReady) continue;
-    if (!held_.Holds(oid, st->hold_from_lsn)) {
-      return Status::Internal("snapshot " + it->schema + "." + it->name + ": copied from " +
-                              FormatLsn(st->hold_from_lsn) +
-                              " but its changes are not held from there");
-    }
-    PG2BQ_RETURN_IF_ERROR(held_.Replay(oid, spool_, options_.batch_max_bytes, waiting, cancel_));
-    out->push_back({oid, st->hold_from_lsn, false});
-    copy_tables_.erase(it);
-  }
   return Status::Ok();
 }
 
@@ -540,10 +499,6 @@ Status TableSync::FinishBackgroundCopy(const std::function<void()>& waiting,
     // Else the copy failed: the table stays held and is copied again at the next poll.
   }
   copy_tables_.clear();
-  {
-    std::lock_guard lock(mu_);
-    finished_.clear();
-  }
   if (!copied.ok()) next_poll_ = std::chrono::steady_clock::now() + options_.poll_interval;
   return Status::Ok();
 }

@@ -128,9 +128,6 @@ class TableSync : public pipeline::TableSyncHook {
   Status FinishBackgroundCopy(const std::function<void()>& waiting,
                               std::vector<pipeline::TableSyncChange>* out);
   Status StartBackgroundCopy(std::vector<pipeline::TableSyncChange>* out);
-  // CopyPending while the copy runs: the tables it has finished so far.
-  Status FinishCopiedTables(const std::function<void()>& waiting,
-                            std::vector<pipeline::TableSyncChange>* out);
   Status CopyOne(const ExportedSnapshot& snap, const SourceTable& table, std::uint32_t workers);
   Status MarkReady(std::uint32_t oid, Lsn hold_from);
   void ShowProgress(const TableProgress& p);
@@ -157,7 +154,6 @@ class TableSync : public pipeline::TableSyncHook {
 
   std::mutex mu_;                        // states_ writes racing the flusher's callback
   std::set<std::uint32_t> copying_now_;  // CopyTable owns these tables' state files
-  std::vector<std::uint32_t> finished_;  // copied (end marker durable), not yet streamed
   // End marker acknowledged while still copying: table -> the marker's hold_from.
   std::map<std::uint32_t, Lsn> acked_early_;
 };
