@@ -28,6 +28,27 @@ std::optional<std::pair<std::uint32_t, Lsn>> ParseName(const std::string& name) 
   return std::make_pair(static_cast<std::uint32_t>(oid), static_cast<Lsn>(lsn));
 }
 
+struct SideSpoolDir {
+  std::uint32_t table = 0;
+  Lsn hold_from = kInvalidLsn;
+  std::filesystem::path path;
+};
+
+// The side spool directories under `dir` (none when `dir` does not exist).
+Result<std::vector<SideSpoolDir>> ListSideSpools(const std::string& dir) {
+  std::vector<SideSpoolDir> out;
+  std::error_code ec;
+  if (!std::filesystem::exists(dir, ec)) return out;
+  for (std::filesystem::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
+    std::error_code dec;  // an entry removed meanwhile (a replay) is skipped, not thrown
+    if (!it->is_directory(dec)) continue;
+    if (auto parsed = ParseName(it->path().filename().string()))
+      out.push_back({parsed->first, parsed->second, it->path()});
+  }
+  if (ec) return Status::IoError("listing " + dir + ": " + ec.message());
+  return out;
+}
+
 std::size_t RecordBytes(const spool::Record& r) {
   if (auto* b = std::get_if<spool::RowBatch>(&r)) return b->rows.size();
   if (auto* d = std::get_if<spool::DescriptorVersion>(&r)) return d->descriptor.size();
@@ -53,14 +74,10 @@ std::string HeldChanges::DirFor(std::uint32_t table, Lsn hold_from) const {
 }
 
 Result<std::vector<std::pair<std::uint32_t, Lsn>>> HeldChanges::OnDisk() const {
+  PG2BQ_ASSIGN_OR_RETURN(auto dirs, ListSideSpools(dir_));
   std::vector<std::pair<std::uint32_t, Lsn>> out;
-  std::error_code ec;
-  if (!std::filesystem::exists(dir_, ec)) return out;
-  for (std::filesystem::directory_iterator it(dir_, ec), end; !ec && it != end; it.increment(ec)) {
-    if (!it->is_directory()) continue;
-    if (auto parsed = ParseName(it->path().filename().string())) out.push_back(*parsed);
-  }
-  if (ec) return Status::IoError("listing " + dir_ + ": " + ec.message());
+  for (const SideSpoolDir& d : dirs)
+    out.emplace_back(d.table, d.hold_from);
   return out;
 }
 
@@ -104,27 +121,21 @@ void HeldChanges::UpdateBytes() {
 
 Result<std::vector<std::pair<std::uint32_t, std::uint64_t>>> HeldChanges::BytesOnDisk(
     const std::string& dir) {
+  PG2BQ_ASSIGN_OR_RETURN(auto dirs, ListSideSpools(dir));
   std::vector<std::pair<std::uint32_t, std::uint64_t>> out;
-  std::error_code ec;
-  if (!std::filesystem::exists(dir, ec)) return out;
-  for (std::filesystem::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
-    if (!it->is_directory()) continue;
-    auto parsed = ParseName(it->path().filename().string());
-    if (!parsed) continue;
+  for (const SideSpoolDir& d : dirs) {
     std::uint64_t bytes = 0;
-    std::error_code fec;
-    for (std::filesystem::directory_iterator f(it->path(), fec), fend; !fec && f != fend;
-         f.increment(fec)) {
+    std::error_code ec;
+    for (std::filesystem::directory_iterator f(d.path, ec), end; !ec && f != end; f.increment(ec)) {
       std::error_code sec;
       const auto size = f->is_regular_file(sec) ? f->file_size(sec) : 0;
       if (!sec) bytes += size;  // a segment removed meanwhile counts as gone
     }
     // A side spool replayed or discarded by the running agent while we list it is gone.
-    if (fec == std::errc::no_such_file_or_directory) continue;
-    if (fec) return Status::IoError("listing " + it->path().string() + ": " + fec.message());
-    out.emplace_back(parsed->first, bytes);
+    if (ec == std::errc::no_such_file_or_directory) continue;
+    if (ec) return Status::IoError("listing " + d.path.string() + ": " + ec.message());
+    out.emplace_back(d.table, bytes);
   }
-  if (ec) return Status::IoError("listing " + dir + ": " + ec.message());
   return out;
 }
 
