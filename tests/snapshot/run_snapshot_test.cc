@@ -12,6 +12,7 @@
 #include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <random>
 #include <regex>
 #include <set>
@@ -146,17 +147,22 @@ class RunSnapshotTest : public AgentFixture {
     Sql("INSERT INTO big_log SELECT g, md5(g::text) FROM generate_series(1, " +
         std::to_string(log_rows) + ") g");
   }
-  // A metric's value from the agent's /metrics (-1 when absent or unreachable).
-  static double MetricValue(CliProcess* agent, const std::string& name) {
+  // The agent's /metrics text, at the port its log names (nullopt when unreachable).
+  static std::optional<std::string> MetricsText(CliProcess* agent) {
     std::smatch port;
     const std::string err = agent->ReadErr();
     if (!std::regex_search(err, port, std::regex("metrics on http://127\\.0\\.0\\.1:(\\d+)/")))
-      return -1;
+      return std::nullopt;
     httplib::Client http("127.0.0.1", std::stoi(port[1]));
     auto metrics = http.Get("/metrics");
-    if (!metrics || metrics->status != 200) return -1;
+    if (!metrics || metrics->status != 200) return std::nullopt;
+    return metrics->body;
+  }
+  // A metric's value from the agent's /metrics (-1 when absent or unreachable).
+  static double MetricValue(CliProcess* agent, const std::string& name) {
+    const auto text = MetricsText(agent);
     std::smatch value;
-    if (!std::regex_search(metrics->body, value, std::regex("\n" + name + " ([0-9.e+]+)")))
+    if (!text || !std::regex_search(*text, value, std::regex("\n" + name + " ([0-9.e+]+)")))
       return -1;
     return std::stod(value[1]);
   }
@@ -230,19 +236,14 @@ TEST_F(RunSnapshotTest, FirstStartCopiesEveryTypeThenStreams) {
   EXPECT_TRUE(WaitPhase("public.typed", "ready"));
 
   // Progress metrics of the copy, from the agent's /metrics.
-  std::smatch port;
-  const std::string err = agent->ReadErr();
-  ASSERT_TRUE(std::regex_search(err, port, std::regex("metrics on http://127\\.0\\.0\\.1:(\\d+)/")))
-      << err;
-  httplib::Client http("127.0.0.1", std::stoi(port[1]));
-  auto metrics = http.Get("/metrics");
-  ASSERT_TRUE(metrics && metrics->status == 200);
-  EXPECT_NE(metrics->body.find("pg2bq_snapshot_rows_copied{table=\"public.orders\"} 20000"),
+  const auto metrics = MetricsText(agent.get());
+  ASSERT_TRUE(metrics.has_value()) << agent->ReadErr();
+  EXPECT_NE(metrics->find("pg2bq_snapshot_rows_copied{table=\"public.orders\"} 20000"),
             std::string::npos)
-      << metrics->body;
-  EXPECT_NE(metrics->body.find("pg2bq_snapshot_eta_seconds{table=\"public.orders\"} 0"),
+      << *metrics;
+  EXPECT_NE(metrics->find("pg2bq_snapshot_eta_seconds{table=\"public.orders\"} 0"),
             std::string::npos);
-  EXPECT_NE(metrics->body.find("pg2bq_snapshot_tables_copied_total 3"), std::string::npos);
+  EXPECT_NE(metrics->find("pg2bq_snapshot_tables_copied_total 3"), std::string::npos);
 
   // A restart copies nothing again.
   StopAgent(agent);
