@@ -218,15 +218,19 @@ int RunRunCommand(int argc, char** argv) {
                         [&]() { return static_cast<double>(table_sync.held_bytes()); })
       .ok();
 
-  // First start: create the slot with an exported snapshot and copy the tables in it; after
-  // a restart: finish unfinished copies. Streaming starts only afterwards, so every copied
-  // row precedes the table's applied streamed changes in the spool (docs/SNAPSHOT.md).
-  if (Status s = table_sync.Bootstrap(); !s.ok()) {
+  // First start: create the slot with an exported snapshot and start copying the tables in
+  // it; after a restart: resume unfinished copies. The copies run beside the stream, their
+  // tables' changes held until the copy is in the spool (docs/SNAPSHOT.md).
+  std::vector<pipeline::TableSyncChange> held_at_start;
+  if (auto b = table_sync.Bootstrap(); !b.ok()) {
     if (!shutdown.cancelled()) {
+      shutdown.Cancel();  // a copy already started stops (TableSync joins it)
       flusher.Abort();
-      return Fatal("snapshot", s);
+      return Fatal("snapshot", b.status());
     }
     spdlog::info("snapshot interrupted by the stop signal; it resumes at the next start");
+  } else {
+    held_at_start = std::move(*b);
   }
 
   pipeline::CaptureOptions co;
@@ -245,6 +249,7 @@ int RunRunCommand(int argc, char** argv) {
   co.heartbeat_interval = config->replication.heartbeat_interval;
   co.table_sync = &table_sync;
   co.apply_from = table_sync.ApplyFrom();
+  co.at_start = std::move(held_at_start);
   pipeline::Capture capture(co, spool->get(), &descriptors, &dead_letters, &*metrics, &shutdown);
   if (!shutdown.cancelled()) {
     // A stop signal while replication starts is a stop, not an error: Start() returns

@@ -1,7 +1,7 @@
 // `pg2bq snapshot --config FILE [--table schema.name ...]`: without --table, prints each
 // table's snapshot sync state from the state dir; with --table, asks for a fresh copy of
 // those tables (a re-sync). The request is a file next to the sync states: the running
-// agent takes it within snapshot.poll_interval, or the next `pg2bq run` before streaming
+// agent takes it within snapshot.poll_interval, or the next `pg2bq run` when it starts
 // (docs/SNAPSHOT.md). Exit: 0 done, 1 a table is not replicated, 2 error.
 #include <libpq-fe.h>
 
@@ -24,7 +24,7 @@ void PrintUsage(std::FILE* out) {
                "Without --table: prints the snapshot sync state of every table.\n"
                "With --table: requests a fresh copy (re-sync) of each named table; the running\n"
                "agent copies it within snapshot.poll_interval, otherwise the next `pg2bq run`\n"
-               "does before streaming.\n"
+               "does when it starts.\n"
                "Exit status: 0 done, 1 a table is not replicated, 2 error.\n");
 }
 
@@ -127,7 +127,7 @@ int RunSnapshotCommand(int argc, char** argv) {
     }
     std::printf(
         "%s: re-sync requested; the running agent copies it within %lld ms "
-        "(snapshot.poll_interval), or the next `pg2bq run` before streaming\n",
+        "(snapshot.poll_interval), or the next `pg2bq run` when it starts\n",
         t.c_str(), static_cast<long long>(config->snapshot.poll_interval.count()));
   }
   return exit_code;

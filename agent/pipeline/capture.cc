@@ -76,6 +76,7 @@ Status Capture::Start() {
   // or below its durable LSN is already there.
   skip_through_ = spool_->durable_lsn();
   apply_from_ = options_.apply_from;
+  ApplyTableSyncChanges(options_.at_start);
   committed_lsn_ = appended_lsn_ = skip_through_;
   ReplicationStreamOptions so = options_.stream;
   // Text tuples: the sink's row encoder reads PostgreSQL's text forms. Streaming of
@@ -663,6 +664,11 @@ Status Capture::RunTableSync() {
     // The slot is not read meanwhile (held changes appended behind a copy, a full spool).
     (void)stream_->SendStatusNow();
   }));
+  ApplyTableSyncChanges(changes);
+  return Status::Ok();
+}
+
+void Capture::ApplyTableSyncChanges(const std::vector<TableSyncChange>& changes) {
   for (const TableSyncChange& c : changes) {
     apply_from_[c.table] = c.apply_from;
     if (c.held) {
@@ -671,7 +677,6 @@ Status Capture::RunTableSync() {
       held_.erase(c.table);
     }
   }
-  return Status::Ok();
 }
 
 void Capture::ReportProgress() {

@@ -98,6 +98,9 @@ struct CaptureOptions {
   TableSyncHook* table_sync = nullptr;  // null: no copies at run time
   // Per table: changes committed before this LSN are already in the table's snapshot copy.
   std::unordered_map<Oid, Lsn> apply_from;
+  // Copies already running when streaming starts (TableSync::Bootstrap): taken like an
+  // answer of CopyPending before the first change is read, so their tables are held from it.
+  std::vector<TableSyncChange> at_start;
 };
 
 class Capture : public ChangeHandler {
@@ -161,6 +164,7 @@ class Capture : public ChangeHandler {
   void ReportProgress();
   Status Sql(SqlSession** out);
   Status RunTableSync();
+  void ApplyTableSyncChanges(const std::vector<TableSyncChange>& changes);
 
   CaptureOptions options_;
   spool::SpoolWriter* spool_;

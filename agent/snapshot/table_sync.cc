@@ -135,20 +135,21 @@ Result<std::vector<std::uint32_t>> TableSync::ResyncRequestsSorted() {
   return requests;
 }
 
-Status TableSync::Bootstrap() {
+Result<std::vector<pipeline::TableSyncChange>> TableSync::Bootstrap() {
+  std::vector<pipeline::TableSyncChange> holds;
   PG2BQ_RETURN_IF_ERROR(states_->Open());
   PG2BQ_ASSIGN_OR_RETURN(bool exists, SlotExists());
   if (!exists) {
     // Capture::Start reports a missing slot that may not be created, or a missing
     // publication, with the fix.
-    if (!options_.create_slot) return Status::Ok();
+    if (!options_.create_slot) return holds;
     if (Status s = EnsurePublication(); !s.ok()) {
-      if (s.code() == Status::Code::kNotFound) return Status::Ok();
+      if (s.code() == Status::Code::kNotFound) return holds;
       return s;
     }
     if (!options_.copy) {
       spdlog::info("snapshot.initial = skip: existing rows are not copied");
-      return Status::Ok();
+      return holds;
     }
     // The tables to copy are read before the slot (and its snapshot H) exists. pgoutput
     // sends a table's changes only from the commit that added it to the publication on: a
@@ -159,8 +160,10 @@ Status TableSync::Bootstrap() {
     PG2BQ_ASSIGN_OR_RETURN(auto tables, PublishedTables());
     PG2BQ_ASSIGN_OR_RETURN(auto snap, ExportedSnapshot::Create(options_.dsn, options_.slot, false,
                                                                options_.timeout, cancel_));
-    spdlog::info("first start: copying {} table(s) at the slot's snapshot {}", tables.size(),
-                 FormatLsn(snap->lsn()));
+    spdlog::info(
+        "first start: copying {} table(s) at the slot's snapshot {} while streaming; their "
+        "changes are held meanwhile",
+        tables.size(), FormatLsn(snap->lsn()));
     // Recorded before copying, so a crash before a table's copy begins still finishes it.
     for (const Named& t : tables) {
       TableSyncState st;
@@ -169,22 +172,25 @@ Status TableSync::Bootstrap() {
       st.table = t.name;
       PG2BQ_RETURN_IF_ERROR(states_->Save(st));
     }
-    PG2BQ_RETURN_IF_ERROR(CopyTables(*snap, tables));
-    snap->Release();
-    return ReplayOrDiscardHeld();
+    // The slot was released by CREATE_REPLICATION_SLOT: Capture streams from it on its own
+    // connection while this snapshot's connection stays idle until the copy ends.
+    PG2BQ_RETURN_IF_ERROR(LaunchCopy(std::move(snap), std::move(tables), &holds));
+  } else {
+    // Unfinished copies (resumed per chunk, their side spools kept), re-sync requests and
+    // tables added while the agent was down, at a temporary slot's snapshot.
+    PG2BQ_RETURN_IF_ERROR(StartBackgroundCopy(&holds));
   }
-  PG2BQ_ASSIGN_OR_RETURN(auto tables, TablesToCopy(options_.copy));
-  if (!tables.empty()) {
-    spdlog::info("{} table(s) to copy before streaming (unfinished, requested or new)",
-                 tables.size());
-    PG2BQ_RETURN_IF_ERROR(CopyAtTemporarySnapshot(tables));
-  }
-  return ReplayOrDiscardHeld();
+  PG2BQ_RETURN_IF_ERROR(ReplayOrDiscardHeld());
+  return holds;
 }
 
 Status TableSync::ReplayOrDiscardHeld() {
   PG2BQ_ASSIGN_OR_RETURN(auto on_disk, held_.OnDisk());
   for (const auto& [oid, hold_from] : on_disk) {
+    // The copy that just started holds it (resumed) or has discarded it (fresh).
+    if (std::any_of(copy_tables_.begin(), copy_tables_.end(),
+                    [oid = oid](const Named& t) { return t.oid == oid; }))
+      continue;
     auto st = states_->Load(oid);
     if (!st.ok() && st.status().code() != Status::Code::kNotFound) return st.status();
     if (st.ok() && (st->phase == SyncPhase::kCopied || st->phase == SyncPhase::kReady) &&
@@ -358,18 +364,6 @@ bool TableSync::NeedsCopy(Oid relation) {
   return true;
 }
 
-// A temporary slot's exported snapshot (its consistent point is the copies' snapshot LSN),
-// held while `tables` are copied in it (at start, before streaming).
-Status TableSync::CopyAtTemporarySnapshot(const std::vector<Named>& tables) {
-  const std::string slot =
-      options_.slot + "_sync_" + std::to_string(::getpid()) + "_" + std::to_string(++temp_slots_);
-  PG2BQ_ASSIGN_OR_RETURN(
-      auto snap, ExportedSnapshot::Create(options_.dsn, slot, true, options_.timeout, cancel_));
-  PG2BQ_RETURN_IF_ERROR(CopyTables(*snap, tables));
-  snap->Release();
-  return Status::Ok();
-}
-
 Status TableSync::Hold(Oid relation, std::span<const spool::Record> records) {
   return held_.Append(relation, records);
 }
@@ -418,11 +412,16 @@ Status TableSync::StartBackgroundCopy(std::vector<pipeline::TableSyncChange>* ou
       options_.slot + "_sync_" + std::to_string(::getpid()) + "_" + std::to_string(++temp_slots_);
   PG2BQ_ASSIGN_OR_RETURN(
       auto snap, ExportedSnapshot::Create(options_.dsn, slot, true, options_.timeout, cancel_));
-  const Lsn s = snap->lsn();
   spdlog::info(
-      "{} table(s) to copy while streaming (added to the publication or requested) at {}; "
-      "their changes are held meanwhile",
-      tables.size(), FormatLsn(s));
+      "{} table(s) to copy while streaming (unfinished, added to the publication or requested) "
+      "at {}; their changes are held meanwhile",
+      tables.size(), FormatLsn(snap->lsn()));
+  return LaunchCopy(std::move(snap), std::move(tables), out);
+}
+
+Status TableSync::LaunchCopy(std::unique_ptr<ExportedSnapshot> snap, std::vector<Named> tables,
+                             std::vector<pipeline::TableSyncChange>* out) {
+  const Lsn s = snap->lsn();
   // Decide each table's hold before any of its changes after S can reach Capture: this
   // runs between two received batches, and the reader reads on only after it returns.
   for (const Named& t : tables) {

@@ -1,22 +1,21 @@
 // TableSync: decides which tables `pg2bq run` copies, and when (docs/SNAPSHOT.md).
 //
 //   First start (the slot does not exist): the slot is created with an exported snapshot
-//   and every selected published table is copied inside it, before streaming starts.
-//   Restart: tables whose copy did not finish (`init`/`copying`), tables with a re-sync
-//   request (`pg2bq snapshot --table`) and published tables without any sync state are
-//   copied at a temporary slot's exported snapshot, before streaming starts.
+//   and every selected published table is copied inside it.
+//   Restart: tables whose copy did not finish (`init`/`copying`, resumed per chunk), tables
+//   with a re-sync request (`pg2bq snapshot --table`) and published tables without any sync
+//   state are copied at a temporary slot's exported snapshot.
 //   While streaming (TableSyncHook, called by Capture in the reader thread): a table whose
 //   Relation message arrives without a sync state, and every `poll_interval` the
-//   publication's tables and re-sync requests, are copied the same way -- in a background
-//   thread, while the slot keeps being read.
+//   publication's tables and re-sync requests, are copied the same way.
 //
-// Hold-back (docs/SNAPSHOT.md): a copy at start is appended before streaming starts. A copy
-// while streaming runs beside it: the reader thread takes the snapshot S (quick), then the
-// table's changes committed before S are dropped by Capture (they are in the copy) and those
-// after it are held in the table's side spool (HeldChanges) until the copy's end marker is in
-// the spool; then the reader thread appends them behind it. So the flusher, which sends one
-// table's records in spool order on one worker, never sends a streamed change of a table
-// before its copied rows.
+// Every copy runs in a background thread while the slot is read (at start too: Bootstrap
+// starts it and returns the tables to hold before streaming begins). Hold-back: the table's
+// changes committed before the copy's snapshot S are dropped by Capture (they are in the
+// copy) and those after it are held in the table's side spool (HeldChanges) until the
+// copy's end marker is in the spool; then the reader thread appends them behind it. So the
+// flusher, which sends one table's records in spool order on one worker, never sends a
+// streamed change of a table before its copied rows.
 //
 // `copied` -> `ready` when the flusher reports that the copy's end marker (and so every row
 // before it) is acknowledged by BigQuery (OnCopyAcknowledged).
@@ -83,8 +82,10 @@ class TableSync : public pipeline::TableSyncHook {
             const Cancellation* cancel);
   ~TableSync() override;
 
-  // Before streaming starts: the first-start copy or the restart copies described above.
-  Status Bootstrap();
+  // Before streaming starts: starts the first-start copy or the restart copies described
+  // above in the background, and replays side spools of copies an earlier run finished.
+  // Returns the tables Capture holds from its first change (CaptureOptions::at_start).
+  Result<std::vector<pipeline::TableSyncChange>> Bootstrap();
   // Per table with a sync state: changes committed before this LSN are in its copy.
   std::unordered_map<Oid, Lsn> ApplyFrom() const;
 
@@ -120,14 +121,18 @@ class TableSync : public pipeline::TableSyncHook {
   // Copies `tables` at `snap` (catalog read inside the snapshot): one-chunk tables side by
   // side, larger ones one after the other with every worker.
   Status CopyTables(const ExportedSnapshot& snap, const std::vector<Named>& tables);
-  Status CopyAtTemporarySnapshot(const std::vector<Named>& tables);
   // Side spools left by an earlier run: replayed behind a finished copy with the same
   // hold_from_lsn, discarded otherwise.
   Status ReplayOrDiscardHeld();
   // CopyPending: a finished background copy's tables, and starting the next copy.
   Status FinishBackgroundCopy(const std::function<void()>& waiting,
                               std::vector<pipeline::TableSyncChange>* out);
+  // The tables to copy now, at a temporary slot's snapshot (none: nothing started).
   Status StartBackgroundCopy(std::vector<pipeline::TableSyncChange>* out);
+  // Holds `tables` from `snap` (resumed copies from their first snapshot) and starts the copy
+  // thread; `out` gets what Capture must do with each table's changes meanwhile.
+  Status LaunchCopy(std::unique_ptr<ExportedSnapshot> snap, std::vector<Named> tables,
+                    std::vector<pipeline::TableSyncChange>* out);
   Status CopyOne(const ExportedSnapshot& snap, const SourceTable& table, std::uint32_t workers);
   Status MarkReady(std::uint32_t oid, Lsn hold_from);
   void ShowProgress(const TableProgress& p);
@@ -145,8 +150,9 @@ class TableSync : public pipeline::TableSyncHook {
   std::uint64_t temp_slots_ = 0;
   HeldChanges held_;  // reader thread (Bootstrap before it)
 
-  // The copy running beside the stream (at most one). copy_status_ is written by the copy
-  // thread before copy_done_ is set, read by the reader thread after it joined the thread.
+  // The copy running beside the stream (at most one; started by Bootstrap or the reader
+  // thread). copy_status_ is written by the copy thread before copy_done_ is set, read by
+  // the reader thread after it joined the thread.
   std::thread copy_thread_;
   std::atomic<bool> copy_done_{false};
   Status copy_status_;
