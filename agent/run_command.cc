@@ -255,6 +255,7 @@ int RunRunCommand(int argc, char** argv) {
     // A stop signal while replication starts is a stop, not an error: Start() returns
     // Aborted, Run() is skipped and the shutdown below flushes what is spooled (exit 0).
     if (Status s = capture.Start(); !s.ok() && !shutdown.cancelled()) {
+      shutdown.Cancel();  // a copy Bootstrap started stops (TableSync joins it)
       flusher.Abort();
       return Fatal("source", s);
     }
