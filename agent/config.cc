@@ -116,6 +116,8 @@ std::vector<KeySpec> BuildKeySpecs() {
   add("snapshot.poll_interval", "10s",
       "how often the running agent looks for tables added to the publication and re-sync "
       "requests");
+  add("snapshot.held_budget", "10GiB",
+      "disk for the changes of tables being copied (0 = unlimited); reading pauses when full");
   add("agent.state_dir", "/var/lib/pg2bq", "checkpoints and table state");
   add("agent.metrics_address", "127.0.0.1:9187",
       "host:port of /metrics, /healthz, /readyz (port 0 = any free port; empty = off)");
@@ -703,6 +705,7 @@ void ConvertAll(Converter& c, AgentConfig* cfg) {
   sn.chunk_bytes = c.Size("snapshot.chunk_size", sn.chunk_bytes);
   if (sn.chunk_bytes < 8192) c.BadValue("snapshot.chunk_size", "must be at least one page (8KiB)");
   sn.poll_interval = c.Duration("snapshot.poll_interval", sn.poll_interval);
+  sn.held_budget_bytes = c.Size("snapshot.held_budget", sn.held_budget_bytes);
   if (sn.poll_interval < std::chrono::milliseconds(100)) {
     c.BadValue("snapshot.poll_interval", "must be at least 100ms");
   }

@@ -118,6 +118,8 @@ struct SnapshotConfig {
   int workers = 4;                         // parallel chunk connections per table
   std::uint64_t chunk_bytes = 8ull << 20;  // smallest ctid chunk (heap bytes)
   std::chrono::milliseconds poll_interval{10000};
+  // Side spools of held changes (docs/SNAPSHOT.md, "Hold-back"); 0 = unlimited.
+  std::uint64_t held_budget_bytes = 10ull << 30;
 };
 
 struct RuntimeConfig {

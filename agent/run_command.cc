@@ -183,6 +183,7 @@ int RunRunCommand(int argc, char** argv) {
   // records keep that in-flight memory bounded (workers merge them into 4 MiB appends).
   so_sync.batch_max_bytes = std::min<std::size_t>(1 << 20, SpoolGroupBytes(*config));
   so_sync.held_dir = config->runtime.state_dir + "/snapshot";
+  so_sync.held_budget = config->snapshot.held_budget_bytes;
   so_sync.progress_bar =
       ::isatty(STDERR_FILENO) == 1 && config->runtime.log_format == LogFormat::kText;
   snapshot::TableSync table_sync(so_sync, &sync_states, &descriptors, spool->get(), &dead_letters,

@@ -668,6 +668,28 @@ Status Capture::RunTableSync() {
   return Status::Ok();
 }
 
+Status Capture::WaitForHeldBudget() {
+  if (!options_.table_sync->HeldBudgetReached()) return Status::Ok();
+  // Reading on would grow the side spools past their budget. Not reading keeps the WAL in
+  // PostgreSQL instead, until a copy ends and its held changes move to the spool (the copy
+  // thread does not depend on this one). Only between transactions: the copy's end is
+  // handled by CopyPending, which needs no transaction open.
+  const auto since = std::chrono::steady_clock::now();
+  spdlog::warn(
+      "snapshot: held changes reached snapshot.held_budget: reading paused until a copy ends");
+  metrics_->held_paused->Set(1);
+  while (options_.table_sync->HeldBudgetReached()) {
+    if (cancel_->cancelled()) break;
+    (void)stream_->SendStatusNow();  // keeps wal_sender_timeout away
+    cancel_->SleepFor(std::chrono::milliseconds(100));
+    PG2BQ_RETURN_IF_ERROR(RunTableSync());
+  }
+  metrics_->held_paused->Set(0);
+  spdlog::info("snapshot: held changes below snapshot.held_budget: reading resumed after {:.1f} s",
+               std::chrono::duration<double>(std::chrono::steady_clock::now() - since).count());
+  return Status::Ok();
+}
+
 void Capture::ApplyTableSyncChanges(const std::vector<TableSyncChange>& changes) {
   for (const TableSyncChange& c : changes) {
     apply_from_[c.table] = c.apply_from;
@@ -708,6 +730,13 @@ Status Capture::Run() {
     for (const auto& m : batch.messages) {
       s = decoder_->Decode(m.wal_start, m.payload);
       if (!s.ok()) break;
+      if (!in_txn_ && !held_.empty() && options_.table_sync->HeldBudgetReached()) {
+        // At a commit, not only between batches: a received batch can hold far more than
+        // the budget's margin.
+        s = AppendGroup();
+        if (s.ok()) s = WaitForHeldBudget();
+        if (!s.ok()) break;
+      }
     }
     if (!s.ok() && s.code() == Status::Code::kUnavailable && !cancel_->cancelled()) {
       // The source went away while a change was being handled (e.g. PostgreSQL restarted
@@ -737,6 +766,7 @@ Status Capture::Run() {
     MaybeHeartbeat();
     if (options_.table_sync != nullptr && !in_txn_) {
       s = RunTableSync();
+      if (s.ok()) s = WaitForHeldBudget();
       if (!s.ok()) {
         result = s;
         break;

@@ -74,6 +74,9 @@ class TableSyncHook {
   // SyncHeld returns. Capture syncs them before appending anything that follows them.
   virtual Status Hold(Oid relation, std::span<const spool::Record> records) = 0;
   virtual Status SyncHeld() = 0;
+  // The held changes use their whole disk budget: Capture stops reading (between
+  // transactions) and calls CopyPending until a copy ends and frees it.
+  virtual bool HeldBudgetReached() = 0;
 };
 
 // The relation id of pg2bq.logical_messages: 0 is never a PostgreSQL relation OID.
@@ -165,6 +168,9 @@ class Capture : public ChangeHandler {
   Status Sql(SqlSession** out);
   Status RunTableSync();
   void ApplyTableSyncChanges(const std::vector<TableSyncChange>& changes);
+  // Between transactions, with the group appended: waits while
+  // TableSyncHook::HeldBudgetReached.
+  Status WaitForHeldBudget();
 
   CaptureOptions options_;
   spool::SpoolWriter* spool_;

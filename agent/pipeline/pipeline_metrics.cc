@@ -44,6 +44,9 @@ Result<PipelineMetrics> PipelineMetrics::Register(MetricsRegistry* r) {
                               "WAL bytes between the received and the acknowledged position"));
   PG2BQ_RETURN_IF_ERROR(gauge(&m.spool_paused, "pg2bq_spool_budget_paused",
                               "1 while reading is paused because the spool budget is full"));
+  PG2BQ_RETURN_IF_ERROR(gauge(&m.held_paused, "pg2bq_snapshot_held_budget_paused",
+                              "1 while reading is paused because the changes held for tables "
+                              "being copied reached snapshot.held_budget"));
   PG2BQ_ASSIGN_OR_RETURN(
       auto* h, r->AddHistogram("pg2bq_append_seconds", "Duration of one BigQuery append of a batch",
                                {0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10}));

@@ -23,6 +23,7 @@ struct PipelineMetrics {
   Gauge* acked_lsn = nullptr;           // highest commit LSN acknowledged by BigQuery
   Gauge* lag_bytes = nullptr;           // received_lsn - acked_lsn
   Gauge* spool_paused = nullptr;        // 1 while the spool budget stops reading
+  Gauge* held_paused = nullptr;         // 1 while the held changes' budget stops reading
   Histogram* append_seconds = nullptr;  // one TableWriter::Append call
   // Snapshot copies, per table ("schema.name"); see agent/snapshot/table_sync.h.
   Family<Gauge>* snapshot_rows = nullptr;            // rows copied (incl. earlier runs)

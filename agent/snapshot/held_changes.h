@@ -31,7 +31,8 @@ namespace pg2bq::agent::snapshot {
 
 class HeldChanges {
  public:
-  // `options` is the main spool's; dir and budget are replaced (held changes have no budget).
+  // `options` is the main spool's; dir and budget are replaced (held changes have no budget
+  // of their own: TableSync stops Capture reading at snapshot.held_budget).
   HeldChanges(std::string dir, spool::SpoolOptions options);
   ~HeldChanges();
 
@@ -60,7 +61,7 @@ class HeldChanges {
   Status CloseAll();
 
   // Bytes on disk of the open side spools (any thread; updated by the calls above). Side
-  // spools have no budget: this is what an operator watches during a long copy.
+  // spools have no spool budget: snapshot.held_budget bounds this (TableSync).
   std::uint64_t bytes() const { return bytes_.load(std::memory_order_relaxed); }
   // Bytes on disk of every side spool under `dir` (e.g. for `pg2bq status`): table -> bytes.
   static Result<std::vector<std::pair<std::uint32_t, std::uint64_t>>> BytesOnDisk(

@@ -72,6 +72,8 @@ struct TableSyncOptions {
   bool progress_bar = false;  // draw a progress bar on stderr (a terminal)
   // Where the side spools of held changes live (HeldChanges), e.g. <state_dir>/snapshot.
   std::string held_dir;
+  // Their disk budget (snapshot.held_budget; 0 = none): HeldBudgetReached.
+  std::uint64_t held_budget = 0;
 };
 
 class TableSync : public pipeline::TableSyncHook {
@@ -105,6 +107,9 @@ class TableSync : public pipeline::TableSyncHook {
       const std::function<void()>& waiting) override;
   Status Hold(Oid relation, std::span<const spool::Record> records) override;
   Status SyncHeld() override;
+  bool HeldBudgetReached() override {
+    return options_.held_budget != 0 && held_.bytes() >= options_.held_budget;
+  }
 
  private:
   struct Named {

@@ -78,11 +78,12 @@ class RunSnapshotTest : public AgentFixture {
   }
   // A copy made slow on purpose: every AppendRows request waits `latency_ms` in the emulator,
   // requests are small and the spool budget (2 MiB) lets the copy run only as fast as
-  // BigQuery acknowledges it. One copy worker.
-  void WriteSlowCopyConfig() {
+  // BigQuery acknowledges it. One copy worker; `snapshot_keys` are added to [snapshot].
+  void WriteSlowCopyConfig(const std::string& snapshot_keys = "") {
     WriteConfig(
         "[spool]\nbudget = 2MiB\nsegment_size = 1MiB\n[flush]\nbatch_max_bytes = 16KiB\n"
-        "[snapshot]\nworkers = 1\npoll_interval = 500ms\n");
+        "[snapshot]\nworkers = 1\npoll_interval = 500ms\n" +
+        snapshot_keys);
   }
   // Random inserts/updates/deletes of `big` (keys 1..max_id+20000) and inserts into the
   // keyless `big_log`, until `stop`.
@@ -865,6 +866,57 @@ TEST_F(RunSnapshotTest, SigtermWhileChangesAreHeldStopsCleanlyAndResumes) {
   EXPECT_TRUE(HeldSpools().empty());
   EXPECT_NE(agent->ReadErr().find("snapshot public.big: resuming"), std::string::npos)
       << agent->ReadErr();
+  StopAgent(agent);
+}
+
+// snapshot.held_budget: once the changes held for a table being copied use their budget, the
+// agent stops reading the slot (PostgreSQL keeps the WAL) until the copy ends and the held
+// changes move to the spool; then it reads on. The side spools stay near the budget, and
+// nothing is lost or doubled.
+TEST_F(RunSnapshotTest, HeldBudgetPausesReadingWhileChangesAreHeld) {
+  constexpr std::uintmax_t kBudget = 64 << 10;
+  WriteSlowCopyConfig("held_budget = 64KiB\n");
+  CreateHeldCopyTables(20000);
+  auto agent = StartAgentAndWait();
+  SetFaults(R"({"latency_ms": 150})");
+  BackgroundLoad load(pg_.get());
+  std::this_thread::sleep_for(500ms);
+  Sql("ALTER PUBLICATION snap ADD TABLE big, big_log");
+  ASSERT_TRUE(WaitPhase("public.big", "copying", 60s)) << agent->ReadErr();
+  std::uintmax_t max_held = 0;
+  bool paused = false;
+  const auto deadline = std::chrono::steady_clock::now() + 180s;
+  while (std::chrono::steady_clock::now() < deadline) {
+    const std::string phase = SyncState("public.big").value("phase", "");
+    std::uintmax_t held = 0;
+    for (const auto& [name, bytes] : HeldSpools())
+      held += bytes;
+    max_held = std::max(max_held, held);
+    if (!paused && MetricValue(agent.get(), "pg2bq_snapshot_held_budget_paused") == 1) {
+      paused = true;
+      // The slot is not read meanwhile: the writes go on, its position stays.
+      EXPECT_NE(agent->ReadErr().find("reached snapshot.held_budget"), std::string::npos);
+    }
+    if (phase == "copied" || phase == "ready") break;
+    std::this_thread::sleep_for(20ms);
+  }
+  EXPECT_TRUE(paused) << agent->ReadErr();
+  // Reading pauses at the commit that reaches it: one small transaction past it at most.
+  // (Without the budget this load holds ~700 KB during the copy.)
+  EXPECT_LT(max_held, kBudget + (64 << 10));
+  EXPECT_GT(max_held, 0u);
+  ASSERT_TRUE(WaitPhase("public.big", "copied|ready", 180s)) << agent->ReadErr();
+  std::this_thread::sleep_for(1s);
+  EXPECT_EQ(load.Stop(), 0);
+  SetFaults(R"({"latency_ms": 0})");
+
+  CliResult v = VerifyEventually(180s);
+  EXPECT_EQ(v.exit_code, 0) << v.out << v.err << agent->ReadErr();
+  EXPECT_NE(v.out.find("public.big -> replica.big: EQUAL"), std::string::npos) << v.out;
+  EXPECT_EQ(std::to_string(DumpLines("big_log").size()), Value("SELECT count(*) FROM big_log"));
+  EXPECT_NE(agent->ReadErr().find("reading resumed"), std::string::npos) << agent->ReadErr();
+  EXPECT_EQ(MetricValue(agent.get(), "pg2bq_snapshot_held_budget_paused"), 0);
+  EXPECT_EQ(DeadLetters(), "");
   StopAgent(agent);
 }
 
