@@ -18,6 +18,7 @@
 #include "agent/cancellation.h"
 #include "agent/change_json.h"
 #include "agent/replication_stream.h"
+#include "agent/signals.h"
 #include "agent/streamed_txn_buffer.h"
 #include "agent/type_catalog.h"
 #include "decoder/pgoutput_decoder.h"
@@ -28,13 +29,6 @@ namespace {
 namespace po = boost::program_options;
 
 enum class OutputMode { kJson, kNone };
-
-// The one process-wide pointer a signal handler needs to reach the cancellation.
-std::atomic<Cancellation*> g_signal_cancel{nullptr};
-
-extern "C" void OnStopSignal(int) {
-  if (Cancellation* c = g_signal_cancel.load()) c->Cancel();
-}
 
 // Receives decoded changes, renders them, and keeps track of what is safe to confirm.
 class StreamPrinter : public ChangeHandler {
@@ -259,13 +253,16 @@ int RunStreamCommand(int argc, char** argv) {
   spdlog::set_level(spdlog::level::from_str(log_level));
   spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ %v");
 
+  // SIGINT/SIGTERM stop the stream after the current message (exit 0), a second one at
+  // once; SIGHUP (the terminal went away) stops it too. No work in a signal handler.
   Cancellation cancel;
-  g_signal_cancel.store(&cancel);
-  struct sigaction sa {};
-  sa.sa_handler = OnStopSignal;
-  sigemptyset(&sa.sa_mask);
-  sigaction(SIGINT, &sa, nullptr);
-  sigaction(SIGTERM, &sa, nullptr);
+  SignalWatcherOptions so;
+  so.on_reload = [&cancel] { cancel.Cancel(); };
+  auto signals = SignalWatcher::Start(&cancel, std::move(so));
+  if (!signals.ok()) {
+    spdlog::error("{}", signals.status().ToString());
+    return 2;
+  }
   signal(SIGPIPE, SIG_IGN);
 
   ReplicationStreamOptions opts;
@@ -289,14 +286,10 @@ int RunStreamCommand(int argc, char** argv) {
   auto decoder = std::make_unique<PgoutputDecoder>(&printer);
   printer.set_decoder(decoder.get());
 
-  auto finish = [&](int code) {
-    g_signal_cancel.store(nullptr);
-    return code;
-  };
   Status s = stream.Start();
   if (!s.ok()) {
     spdlog::error("{}", s.ToString());
-    return finish(1);
+    return 1;
   }
   spdlog::info("streaming slot {} of database {} (system {}), {} mode{}", slot,
                stream.identity().dbname, stream.identity().system_id,
@@ -355,7 +348,7 @@ int RunStreamCommand(int argc, char** argv) {
                printer.changes(), counters.messages, counters.bytes, counters.reconnects,
                FormatLsn(stream.flushed()));
   stream.Close();
-  return finish(exit_code);
+  return exit_code;
 }
 
 }  // namespace pg2bq::agent
