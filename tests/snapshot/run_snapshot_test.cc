@@ -167,6 +167,7 @@ class RunSnapshotTest : public AgentFixture {
       return -1;
     return std::stod(value[1]);
   }
+  void StopFirstStartCopyUnderWriteLoadAndResume(bool kill);
   // Waits until the table's phase is `phases` or one of its '|'-separated alternatives
   // ("copied|ready": a phase passed through quickly is not waited for in vain).
   bool WaitPhase(const std::string& table, const std::string& phases,
@@ -440,11 +441,11 @@ TEST_F(RunSnapshotTest, SigtermMidCopyStopsCleanlyAndResumes) {
   StopAgent(agent);
 }
 
-// SIGTERM during a first-start copy under write load (the copy runs in the slot's exported
-// snapshot, its tables' changes held meanwhile): the next start resumes the copy at a newer
-// snapshot and applies every change since the slot's snapshot behind it. Nothing lost or
-// doubled, also for the keyless table copied before the stop.
-TEST_F(RunSnapshotTest, SigtermDuringFirstStartCopyUnderWriteLoadLosesNothing) {
+// SIGTERM (`kill` false) or SIGKILL during a first-start copy under write load (the copy
+// runs in the slot's exported snapshot, its tables' changes held meanwhile): the next start
+// resumes the copy at a newer snapshot and applies every change since the slot's snapshot
+// behind it. Nothing lost or doubled, also for the keyless table copied before the stop.
+void RunSnapshotTest::StopFirstStartCopyUnderWriteLoadAndResume(bool kill) {
   WriteSlowCopyConfig();
   Sql("CREATE TABLE big (id bigint PRIMARY KEY, v integer, pad text)");
   Sql("CREATE TABLE big_log (v bigint, pad text)");  // keyless
@@ -462,7 +463,14 @@ TEST_F(RunSnapshotTest, SigtermDuringFirstStartCopyUnderWriteLoadLosesNothing) {
     load.Stop();
     FAIL() << "big: " << phase << "; " << agent->ReadErr();
   }
-  StopAgent(agent);
+  if (kill) {
+    // The copied table's changes are on disk in its side spool when the agent dies.
+    EXPECT_FALSE(HeldSpools().empty());
+    agent->Signal(SIGKILL);
+    agent->Wait(30s);
+  } else {
+    StopAgent(agent);
+  }
   ASSERT_EQ(SyncState("public.big").value("phase", ""), "copying") << agent->ReadErr();
   const std::string first_run = agent->ReadErr();
   SetFaults(R"({"latency_ms": 0})");
@@ -477,8 +485,17 @@ TEST_F(RunSnapshotTest, SigtermDuringFirstStartCopyUnderWriteLoadLosesNothing) {
   EXPECT_EQ(std::to_string(DumpLines("big_log").size()), Value("SELECT count(*) FROM big_log"));
   EXPECT_NE(agent->ReadErr().find("snapshot public.big: resuming"), std::string::npos)
       << agent->ReadErr();
+  EXPECT_TRUE(HeldSpools().empty());
   EXPECT_EQ(DeadLetters(), "");
   StopAgent(agent);
+}
+
+TEST_F(RunSnapshotTest, SigtermDuringFirstStartCopyUnderWriteLoadLosesNothing) {
+  StopFirstStartCopyUnderWriteLoadAndResume(/*kill=*/false);
+}
+
+TEST_F(RunSnapshotTest, KillDuringFirstStartCopyUnderWriteLoadLosesNothing) {
+  StopFirstStartCopyUnderWriteLoadAndResume(/*kill=*/true);
 }
 
 // The first start's copy runs while the slot is read: the slot's confirmed position moves
