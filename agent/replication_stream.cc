@@ -1,5 +1,6 @@
 #include "agent/replication_stream.h"
 
+#include <arpa/inet.h>
 #include <libpq-fe.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -380,6 +381,37 @@ int ReplicationStream::socket_receive_buffer() const {
   return size;
 }
 
+namespace {
+
+// Whether the TCP peer is this host: a loopback address, or the socket's own local
+// address. Its round trip is short even when TCP_INFO measured a long one on a busy
+// machine (the first round trips of a connection include the server's start-up work).
+bool PeerIsThisHost(int fd) {
+  sockaddr_storage local{}, peer{};
+  socklen_t local_len = sizeof(local), peer_len = sizeof(peer);
+  if (getsockname(fd, reinterpret_cast<sockaddr*>(&local), &local_len) != 0 ||
+      getpeername(fd, reinterpret_cast<sockaddr*>(&peer), &peer_len) != 0 ||
+      local.ss_family != peer.ss_family) {
+    return false;
+  }
+  if (peer.ss_family == AF_INET) {
+    sockaddr_in l{}, p{};
+    std::memcpy(&l, &local, sizeof(l));
+    std::memcpy(&p, &peer, sizeof(p));
+    return (ntohl(p.sin_addr.s_addr) >> 24) == 127 || l.sin_addr.s_addr == p.sin_addr.s_addr;
+  }
+  if (peer.ss_family == AF_INET6) {
+    sockaddr_in6 l{}, p{};
+    std::memcpy(&l, &local, sizeof(l));
+    std::memcpy(&p, &peer, sizeof(p));
+    return IN6_IS_ADDR_LOOPBACK(&p.sin6_addr) ||
+           std::memcmp(&l.sin6_addr, &p.sin6_addr, sizeof(p.sin6_addr)) == 0;
+  }
+  return false;
+}
+
+}  // namespace
+
 void ReplicationStream::SizeReceiveBuffer() {
   int size = options_.socket_receive_buffer;
   if (size == ReplicationStreamOptions::kAutoReceiveBuffer) {
@@ -387,10 +419,16 @@ void ReplicationStream::SizeReceiveBuffer() {
     // window / RTT, which for ~100 KiB over a 1 ms link is still ~100 MB/s.
     tcp_info info{};
     socklen_t len = sizeof(info);
-    const bool tcp = getsockopt(conn_->socket(), IPPROTO_TCP, TCP_INFO, &info, &len) == 0;
-    size = tcp && info.tcpi_rtt < 1000 ? ReplicationStreamOptions::kSmallReceiveBuffer : 0;
+    const int fd = conn_->socket();
+    const bool tcp = getsockopt(fd, IPPROTO_TCP, TCP_INFO, &info, &len) == 0;
+    const bool this_host = tcp && PeerIsThisHost(fd);
+    size = tcp && (this_host || info.tcpi_rtt < 1000)
+               ? ReplicationStreamOptions::kSmallReceiveBuffer
+               : 0;
     spdlog::debug("replication socket: {}, receive buffer {}",
-                  tcp ? "TCP round trip " + std::to_string(info.tcpi_rtt) + " us" : "not TCP",
+                  !tcp        ? std::string("not TCP")
+                  : this_host ? std::string("TCP to this host")
+                              : "TCP round trip " + std::to_string(info.tcpi_rtt) + " us",
                   size > 0 ? std::to_string(size) + " bytes" : "autotuned");
   }
   // The kernel caps this at net.core.rmem_max; best effort.

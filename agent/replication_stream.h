@@ -64,9 +64,9 @@ struct ReplicationStreamOptions {
   // data is there, like pg_recvlogical).
   std::chrono::microseconds read_pause{500};
   // SO_RCVBUF of the replication socket. kAutoReceiveBuffer: kSmallReceiveBuffer when
-  // the link's round trip is under 1 ms (TCP_INFO; loopback, same host or LAN), the
-  // kernel's autotuning otherwise (a small window would cap a long link's throughput);
-  // 0: always autotuning; > 0: this size.
+  // the peer is this host (loopback or the socket's own address) or the link's round
+  // trip is under 1 ms (TCP_INFO; LAN), the kernel's autotuning otherwise (a small
+  // window would cap a long link's throughput); 0: always autotuning; > 0: this size.
   static constexpr int kAutoReceiveBuffer = -1;
   static constexpr int kSmallReceiveBuffer = 96 << 10;
   int socket_receive_buffer = kAutoReceiveBuffer;
