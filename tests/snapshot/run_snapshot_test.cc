@@ -76,6 +76,13 @@ class RunSnapshotTest : public AgentFixture {
     }
     return out;
   }
+  // The bytes of every side spool HeldSpools listed.
+  static std::uintmax_t TotalBytes(const std::map<std::string, std::uintmax_t>& spools) {
+    std::uintmax_t total = 0;
+    for (const auto& [name, bytes] : spools)
+      total += bytes;
+    return total;
+  }
   // A copy made slow on purpose: every AppendRows request waits `latency_ms` in the emulator,
   // requests are small and the spool budget (2 MiB) lets the copy run only as fast as
   // BigQuery acknowledges it. One copy worker; `snapshot_keys` are added to [snapshot].
@@ -528,10 +535,7 @@ TEST_F(RunSnapshotTest, TableAddedDuringTheFirstStartCopyIsCopiedWhileStreaming)
   }
   EXPECT_GE(flushed, wal_now) << agent->ReadErr();
   EXPECT_EQ(SyncState("public.big").value("phase", ""), "copying");
-  std::uintmax_t held_bytes = 0;
-  for (const auto& [name, bytes] : HeldSpools())
-    held_bytes += bytes;
-  EXPECT_GT(held_bytes, 0u);
+  EXPECT_GT(TotalBytes(HeldSpools()), 0u);
   SetFaults(R"({"latency_ms": 0})");
   ASSERT_TRUE(WaitPhase("public.big_log", "copied|ready", 180s)) << agent->ReadErr();
   std::this_thread::sleep_for(1s);  // changes of both tables after the second copy
@@ -707,10 +711,7 @@ TEST_F(RunSnapshotTest, OtherTablesFlowWhileATableIsCopiedAndItsChangesAreHeld) 
   // Meanwhile the copied tables' changes are held on disk, not in the spool.
   const auto held = HeldSpools();
   EXPECT_EQ(held.size(), 2u);
-  std::uintmax_t held_bytes = 0;
-  for (const auto& [name, bytes] : held)
-    held_bytes += bytes;
-  EXPECT_GT(held_bytes, 0u);
+  EXPECT_GT(TotalBytes(held), 0u);
   EXPECT_GT(MetricValue(agent.get(), "pg2bq_snapshot_held_bytes"), 0) << agent->ReadErr();
   const long writes_during = load.writes();
   ASSERT_TRUE(WaitPhase("public.big", "copied|ready", 180s)) << agent->ReadErr();
@@ -905,20 +906,17 @@ TEST_F(RunSnapshotTest, HeldBudgetPausesReadingWhileChangesAreHeld) {
   const auto deadline = std::chrono::steady_clock::now() + 180s;
   while (std::chrono::steady_clock::now() < deadline) {
     const std::string phase = SyncState("public.big").value("phase", "");
-    std::uintmax_t held = 0;
-    for (const auto& [name, bytes] : HeldSpools())
-      held += bytes;
-    max_held = std::max(max_held, held);
+    max_held = std::max(max_held, TotalBytes(HeldSpools()));
     if (!paused && MetricValue(agent.get(), "pg2bq_snapshot_held_budget_paused") == 1) {
       paused = true;
-      // The slot is not read meanwhile: the writes go on, its position stays.
       EXPECT_NE(agent->ReadErr().find("reached snapshot.held_budget"), std::string::npos);
     }
     if (phase == "copied" || phase == "ready") break;
     std::this_thread::sleep_for(20ms);
   }
   EXPECT_TRUE(paused) << agent->ReadErr();
-  // Reading pauses at the commit that reaches it: one small transaction past it at most.
+  // Reading pauses at the first commit after a group append reached it: one group (16 KiB
+  // here) and one small transaction past it at most.
   // (Without the budget this load holds ~700 KB during the copy.)
   EXPECT_LT(max_held, kBudget + (64 << 10));
   EXPECT_GT(max_held, 0u);
