@@ -679,7 +679,10 @@ Status Capture::WaitForHeldBudget() {
       "snapshot: held changes reached snapshot.held_budget: reading paused until a copy ends");
   metrics_->held_paused->Set(1);
   while (options_.table_sync->HeldBudgetReached()) {
-    if (cancel_->cancelled()) break;
+    if (cancel_->cancelled()) {
+      metrics_->held_paused->Set(0);
+      return Status::Ok();  // the stop: Run() ends; nothing was resumed
+    }
     (void)stream_->SendStatusNow();  // keeps wal_sender_timeout away
     cancel_->SleepFor(std::chrono::milliseconds(100));
     PG2BQ_RETURN_IF_ERROR(RunTableSync());
