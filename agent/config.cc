@@ -705,10 +705,10 @@ void ConvertAll(Converter& c, AgentConfig* cfg) {
   sn.chunk_bytes = c.Size("snapshot.chunk_size", sn.chunk_bytes);
   if (sn.chunk_bytes < 8192) c.BadValue("snapshot.chunk_size", "must be at least one page (8KiB)");
   sn.poll_interval = c.Duration("snapshot.poll_interval", sn.poll_interval);
-  sn.held_budget_bytes = c.Size("snapshot.held_budget", sn.held_budget_bytes);
   if (sn.poll_interval < std::chrono::milliseconds(100)) {
     c.BadValue("snapshot.poll_interval", "must be at least 100ms");
   }
+  sn.held_budget_bytes = c.Size("snapshot.held_budget", sn.held_budget_bytes);
 }
 
 }  // namespace
