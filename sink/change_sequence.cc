@@ -1,16 +1,27 @@
 #include "sink/change_sequence.h"
 
+#include <array>
+#include <cstring>
+
 namespace pg2bq::sink {
 namespace {
 
-void AppendHex16(std::string* out, std::uint64_t v) {
-  static constexpr char kDigits[] = "0123456789ABCDEF";
-  char buf[16];
-  for (int i = 15; i >= 0; --i) {
-    buf[i] = kDigits[v & 0xF];
-    v >>= 4;
+// Two digits per table lookup: this runs for every row a copy or the stream encodes.
+constexpr std::array<char, 512> kHexPairs = [] {
+  constexpr char kDigits[] = "0123456789ABCDEF";
+  std::array<char, 512> t{};
+  for (int b = 0; b < 256; ++b) {
+    t[2 * b] = kDigits[b >> 4];
+    t[2 * b + 1] = kDigits[b & 0xF];
   }
-  out->append(buf, 16);
+  return t;
+}();
+
+void PutHex16(char* out, std::uint64_t v) {
+  for (int i = 7; i >= 0; --i) {
+    std::memcpy(out + 2 * i, &kHexPairs[2 * (v & 0xFF)], 2);
+    v >>= 8;
+  }
 }
 
 std::optional<std::uint64_t> ParseHexSection(std::string_view s) {
@@ -34,10 +45,16 @@ std::optional<std::uint64_t> ParseHexSection(std::string_view s) {
 
 }  // namespace
 
+void PutChangeSequence(char* out, Lsn commit_lsn, std::uint64_t ordinal) {
+  PutHex16(out, commit_lsn);
+  out[16] = '/';
+  PutHex16(out + 17, ordinal);
+}
+
 void AppendChangeSequence(std::string* out, Lsn commit_lsn, std::uint64_t ordinal) {
-  AppendHex16(out, commit_lsn);
-  out->push_back('/');
-  AppendHex16(out, ordinal);
+  char buf[kChangeSequenceLength];
+  PutChangeSequence(buf, commit_lsn, ordinal);
+  out->append(buf, sizeof buf);
 }
 
 std::string FormatChangeSequence(Lsn commit_lsn, std::uint64_t ordinal) {

@@ -15,6 +15,8 @@ namespace pg2bq::sink {
 inline constexpr std::size_t kChangeSequenceLength = 33;
 
 std::string FormatChangeSequence(Lsn commit_lsn, std::uint64_t ordinal);
+// Writes the 33 characters at out[0..32].
+void PutChangeSequence(char* out, Lsn commit_lsn, std::uint64_t ordinal);
 // Appends the 33 characters to *out (no allocation when *out has room).
 void AppendChangeSequence(std::string* out, Lsn commit_lsn, std::uint64_t ordinal);
 

@@ -199,10 +199,9 @@ RowEncoder::ValueOutcome RowEncoder::EncodeScalar(const DescriptorColumn& col, c
                      "value outside " + std::string(BqTypeName(m.type)) + "'s range or scale",
                      result);
       }
-      std::string canonical;
-      canonical.reserve(num.size() + 2);
-      pgtext::AppendDecimal(*d, &canonical);
-      emit_bytes(canonical);
+      decimal_.clear();
+      pgtext::AppendDecimal(*d, &decimal_);
+      emit_bytes(decimal_);
       return ValueOutcome::kWritten;
     }
     case ValueKind::kText:
@@ -500,6 +499,17 @@ RowEncoder::ValueOutcome RowEncoder::EncodeColumn(std::size_t index, const Sourc
   return o;
 }
 
+std::string_view RowEncoder::ChangeSequenceOf(const SourceChange& change) {
+  if (!sequence_valid_ || change.commit_lsn != sequence_lsn_ ||
+      change.ordinal != sequence_ordinal_) {
+    PutChangeSequence(sequence_, change.commit_lsn, change.ordinal);
+    sequence_lsn_ = change.commit_lsn;
+    sequence_ordinal_ = change.ordinal;
+    sequence_valid_ = true;
+  }
+  return {sequence_, kChangeSequenceLength};
+}
+
 bool RowEncoder::EncodeRow(const SourceChange& change, std::span<const SourceValue> values,
                            RowOp op, bool keys_only, EncodedBatch* batch, EncodeResult* result) {
   const TableDescriptor& d = *descriptor_;
@@ -529,7 +539,7 @@ bool RowEncoder::EncodeRow(const SourceChange& change, std::span<const SourceVal
     wire::PutBytesField(&row_, d.op_field, RowOpName(op));
     wire::PutTag(&row_, d.lsn_field, wire::kLengthDelimited);
     wire::PutVarint(&row_, kChangeSequenceLength);
-    AppendChangeSequence(&row_, change.commit_lsn, change.ordinal);
+    row_.append(ChangeSequenceOf(change));
     wire::PutInt64Field(&row_, d.commit_time_field, change.commit_time_us);
   }
   if (d.change_type_field != 0) {
@@ -538,7 +548,7 @@ bool RowEncoder::EncodeRow(const SourceChange& change, std::span<const SourceVal
                         d.mode == WriteMode::kCdc ? RowOpName(op) : RowOpName(RowOp::kUpsert));
     wire::PutTag(&row_, d.change_sequence_field, wire::kLengthDelimited);
     wire::PutVarint(&row_, kChangeSequenceLength);
-    AppendChangeSequence(&row_, change.commit_lsn, change.ordinal);
+    row_.append(ChangeSequenceOf(change));
   }
   EncodedRowInfo info;
   info.offset = static_cast<std::uint32_t>(batch->proto_rows.size());

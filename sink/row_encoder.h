@@ -10,6 +10,7 @@
 
 #include "decoder/pg_type.h"
 #include "decoder/pg_value.h"
+#include "sink/change_sequence.h"
 #include "sink/encode_policies.h"
 #include "sink/encoded_batch.h"
 #include "sink/pg_array_text.h"
@@ -65,6 +66,8 @@ class RowEncoder {
                               EncodeResult* result);
   ValueOutcome EncodeJsonArray(const DescriptorColumn& col, std::string_view text,
                                EncodeResult* result);
+  // The row's _CHANGE_SEQUENCE_NUMBER text; every row of a copy has the same one.
+  std::string_view ChangeSequenceOf(const SourceChange& change);
   ValueOutcome Apply(ValuePolicy policy, const DescriptorColumn& col, std::string_view text,
                      std::string what, EncodeResult* result);
 
@@ -73,6 +76,11 @@ class RowEncoder {
   std::string row_;      // the row message being built
   std::string packed_;   // packed repeated values
   std::string scratch_;  // decoded bytea, money, hstore JSON, formatted literals
+  std::string decimal_;  // canonical NUMERIC/BIGNUMERIC text
+  char sequence_[kChangeSequenceLength];
+  Lsn sequence_lsn_ = 0;
+  std::uint64_t sequence_ordinal_ = 0;
+  bool sequence_valid_ = false;
   pgtext::ParsedArray array_;
   // Where the current scalar goes: row_ (field with tag) or packed_ (packed element).
   std::string* target_ = nullptr;

@@ -113,6 +113,36 @@ TEST(RowEncoderTest, CdcPseudoColumns) {
   EXPECT_EQ(t.batch().rows[0].commit_lsn, 0x1234u);
 }
 
+// The encoder reuses the last formatted sequence number (every copied row has the same one):
+// a change of LSN or ordinal alone must still give the row its own.
+TEST(RowEncoderTest, EveryRowCarriesItsOwnSequenceNumber) {
+  SourceRelation r;
+  r.oid = 1;
+  r.schema = "public";
+  r.name = "t";
+  r.columns = {Col("id", oid::kInt8, -1, true)};
+  auto d = BuildTableDescriptor(r, {}, 1);
+  ASSERT_TRUE(d.ok()) << d.status().ToString();
+  RowEncoder encoder(*d, {});
+  testing::RowParser parser(**d);
+  const std::vector<SourceValue> values = {SourceValue::Text("7")};
+  const std::pair<Lsn, std::uint64_t> changes[] = {{0x1234, 1}, {0x1234, 1}, {0x1234, 2},
+                                                   {0x1235, 2}, {0x1234, 1}, {0, 0}};
+  EncodedBatch batch;
+  for (const auto& [lsn, ordinal] : changes) {
+    SourceChange c;
+    c.commit_lsn = lsn;
+    c.ordinal = ordinal;
+    c.new_values = values;
+    ASSERT_EQ(encoder.Encode(c, &batch).outcome, EncodeResult::Outcome::kEncoded);
+  }
+  for (std::size_t i = 0; i < std::size(changes); ++i) {
+    EXPECT_EQ(Str(*parser.Parse(batch.RowMessage(i)), "_CHANGE_SEQUENCE_NUMBER"),
+              FormatChangeSequence(changes[i].first, changes[i].second))
+        << i;
+  }
+}
+
 TEST(RowEncoderTest, NumericExactAndLimits) {
   OneValue n(Col("v", oid::kNumeric, NumericTypmod(38, 9)));
   ASSERT_EQ(n.Encode("-00012345678901234567890123456789.123456789").outcome,
