@@ -176,7 +176,7 @@ int Main(int argc, char** argv) {
   const std::string root = base + "/pg2bq-spool-bench-" + std::to_string(::getpid());
   std::filesystem::create_directories(root);
   spdlog::set_level(spdlog::level::warn);
-  const int level = 1;
+  const int level = argc > 3 ? std::stoi(argv[3]) : 1;  // the spool's default is 1
 
   std::printf("spool_bench: dir %s, %" PRIu64 " MiB raw payload, zstd level %d, crc32c %s\n",
               root.c_str(), raw_target >> 20, level,
