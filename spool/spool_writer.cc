@@ -44,8 +44,7 @@ std::string SpillFileName(std::uint32_t xid) {
 
 }  // namespace
 
-SpoolWriter::SpoolWriter(const SpoolOptions& options)
-    : opts_(options), compressor_(options.zstd_level) {}
+SpoolWriter::SpoolWriter(const SpoolOptions& options) : opts_(options) {}
 
 Result<std::unique_ptr<SpoolWriter>> SpoolWriter::Open(const SpoolOptions& options) {
   PG2BQ_RETURN_IF_ERROR(options.Validate());
@@ -267,14 +266,26 @@ Result<Position> SpoolWriter::AppendFrameLocked(std::string_view frame, Lsn comp
 
 Status SpoolWriter::EncodeFrames(std::span<const Record> records, std::string* frames,
                                  std::vector<std::size_t>* sizes) {
-  std::lock_guard lk(encode_mu_);
+  std::unique_ptr<Compressor> compressor;
+  {
+    std::lock_guard lk(compressors_mu_);
+    if (!idle_compressors_.empty()) {
+      compressor = std::move(idle_compressors_.back());
+      idle_compressors_.pop_back();
+    }
+  }
+  if (!compressor) compressor = std::make_unique<Compressor>(opts_.zstd_level);
+  Status st = Status::Ok();
   for (const Record& r : records) {
     const std::size_t before = frames->size();
-    PG2BQ_RETURN_IF_ERROR(EncodeFrame(r, &compressor_, frames));
+    st = EncodeFrame(r, compressor.get(), frames);
+    if (!st.ok()) break;
     sizes->push_back(frames->size() - before);
     if (auto* b = std::get_if<RowBatch>(&r)) metrics_.raw_payload_bytes_appended += b->rows.size();
   }
-  return Status::Ok();
+  std::lock_guard lk(compressors_mu_);
+  idle_compressors_.push_back(std::move(compressor));
+  return st;
 }
 
 Result<Position> SpoolWriter::Append(const Record& record) {

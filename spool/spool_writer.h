@@ -22,6 +22,7 @@
 #include <span>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "common/status.h"
 #include "spool/checkpoint.h"
@@ -128,8 +129,10 @@ class SpoolWriter {
   ScanReport recovery_;
   ScopedFd lock_fd_;
 
-  std::mutex encode_mu_;  // guards compressor_
-  Compressor compressor_;
+  // Idle compressors: appenders on several threads (copy workers, the capture) compress at
+  // the same time, each with its own zstd context, and only the frame append is serialized.
+  std::mutex compressors_mu_;
+  std::vector<std::unique_ptr<Compressor>> idle_compressors_;
 
   mutable std::mutex mu_;
   std::condition_variable space_cv_;
