@@ -1,8 +1,26 @@
 #include "tests/bq_emulator/change_sequence.h"
 
+#include <array>
+#include <cstdint>
 #include <string>
 
 namespace pg2bq::bqemu {
+namespace {
+
+// Digit value of each byte, -1 for a byte that is not a hex digit (every row is scanned).
+constexpr std::array<int8_t, 256> kHexValue = [] {
+  std::array<int8_t, 256> t{};
+  t.fill(-1);
+  for (int c = '0'; c <= '9'; ++c)
+    t[c] = static_cast<int8_t>(c - '0');
+  for (int c = 'a'; c <= 'f'; ++c)
+    t[c] = static_cast<int8_t>(c - 'a' + 10);
+  for (int c = 'A'; c <= 'F'; ++c)
+    t[c] = static_cast<int8_t>(c - 'A' + 10);
+  return t;
+}();
+
+}  // namespace
 
 Result<ChangeSequence> ChangeSequence::Parse(std::string_view text) {
   ChangeSequence seq;
@@ -29,15 +47,8 @@ Status ChangeSequence::Scan(std::string_view text, std::vector<uint64_t>* sectio
     if (part.size() > 16) return bad("a section has more than 16 hexadecimal digits");
     uint64_t v = 0;
     for (char c : part) {
-      int d;
-      if (c >= '0' && c <= '9')
-        d = c - '0';
-      else if (c >= 'a' && c <= 'f')
-        d = c - 'a' + 10;
-      else if (c >= 'A' && c <= 'F')
-        d = c - 'A' + 10;
-      else
-        return bad("not hexadecimal");
+      const int8_t d = kHexValue[static_cast<unsigned char>(c)];
+      if (d < 0) return bad("not hexadecimal");
       v = (v << 4) | static_cast<uint64_t>(d);
     }
     if (sections) sections->push_back(v);

@@ -473,7 +473,9 @@ const char* CanonicalChangeType(std::string_view value) {
   auto same = [&](std::string_view word) {
     if (value.size() != word.size()) return false;
     for (size_t i = 0; i < word.size(); ++i) {
-      if (std::toupper(static_cast<unsigned char>(value[i])) != word[i]) return false;
+      // ASCII only: BigQuery's keywords; std::toupper's locale lookup is a hot spot here.
+      const char c = value[i];
+      if ((c >= 'a' && c <= 'z' ? static_cast<char>(c - 'a' + 'A') : c) != word[i]) return false;
     }
     return true;
   };
