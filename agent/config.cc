@@ -102,6 +102,8 @@ std::vector<KeySpec> BuildKeySpecs() {
   add("spool.fsync", "batch", "always | batch | off");
   add("spool.fsync_delay", "10ms", "fsync=batch/off: longest wait before the group write/fsync");
   add("spool.segment_size", "64MiB", "a segment file is sealed past this size");
+  add("spool.compression_level", "1",
+      "zstd level of spooled records, -7..19: lower uses less CPU and more disk");
   add("flush.batch_max_rows", "50000", "rows per append batch at most", true);
   add("flush.batch_max_bytes", "8MiB", "encoded bytes per append batch at most (<= 9.5 MB)", true);
   add("flush.batch_max_latency", "250ms",
@@ -681,6 +683,8 @@ void ConvertAll(Converter& c, AgentConfig* cfg) {
                            "no budget",
                            2 * s.segment_bytes));
   }
+
+  s.compression_level = static_cast<int>(c.Int("spool.compression_level", -7, 19, 1));
 
   FlushConfig& f = cfg->flush;
   f.batch_max_rows =

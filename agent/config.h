@@ -103,6 +103,7 @@ struct SpoolConfig {
   FsyncMode fsync = FsyncMode::kBatch;
   std::chrono::milliseconds fsync_delay{10};
   std::uint64_t segment_bytes = 64ull << 20;
+  int compression_level = 1;  // zstd; negative levels are faster and compress less
 };
 
 struct FlushConfig {

@@ -142,6 +142,7 @@ int RunRunCommand(int argc, char** argv) {
   so.fsync = ToPolicy(config->spool.fsync);
   so.batch_delay = config->spool.fsync_delay;
   so.segment_bytes = config->spool.segment_bytes;
+  so.zstd_level = config->spool.compression_level;
   auto spool = spool::SpoolWriter::Open(so);
   if (!spool.ok()) return Fatal("spool " + so.dir, spool.status());
 

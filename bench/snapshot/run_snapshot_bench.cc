@@ -1,4 +1,4 @@
-// run_snapshot_bench [rows] [workers]
+// run_snapshot_bench [rows] [workers] [spool.compression_level]
 //
 // The snapshot benchmark, end to end: a table of `rows` rows (bigint key, int, text,
 // timestamptz, numeric, float8) in a fresh PostgreSQL 15, then in the same run:
@@ -62,6 +62,8 @@ long long RowsAppended(int http_port) {
 int main(int argc, char** argv) {
   const long rows = argc > 1 ? std::stol(argv[1]) : 5000000;
   const int workers = argc > 2 ? std::stoi(argv[2]) : 2;
+  // Unset: the agent's default.
+  const std::string compression_level = argc > 3 ? argv[3] : "";
   pg2bq::bqemu::TempDir dir;
   auto started = PgTestCluster::Start(
       {.settings = {
@@ -116,6 +118,7 @@ int main(int argc, char** argv) {
       << "grpc_endpoint = " << emulator->grpc_target() << "\n"
       << "rest_endpoint = http://127.0.0.1:" << emulator->http_port() << "\n"
       << "[spool]\nfsync = batch\n"
+      << (compression_level.empty() ? "" : "compression_level = " + compression_level + "\n")
       << "[snapshot]\nworkers = " << workers << "\n"
       << "[agent]\nstate_dir = " << dir.path() << "/state\nmetrics_address = \n";
   }

@@ -73,6 +73,7 @@ TEST_F(ConfigTest, DefaultsNeedOnlyProjectAndDataset) {
   EXPECT_EQ(c.spool.budget_bytes, 10ull << 30);
   EXPECT_EQ(c.spool.fsync, FsyncMode::kBatch);
   EXPECT_EQ(c.spool.segment_bytes, 64ull << 20);
+  EXPECT_EQ(c.spool.compression_level, 1);
   EXPECT_EQ(c.flush.batch_max_rows, 50000u);
   EXPECT_EQ(c.flush.batch_max_bytes, 8ull << 20);
   EXPECT_EQ(c.flush.batch_max_latency, 250ms);
@@ -151,8 +152,10 @@ TEST_F(ConfigTest, EveryProblemIsReportedWithItsOrigin) {
       "fsync = sometimes\n"    // 12
       "colour = blue\n"        // 13
       "[flush]\n"
-      "parallelism = 0\n"            // 15
-      "batch_max_bytes = 64MiB\n");  // 16
+      "parallelism = 0\n"          // 15
+      "batch_max_bytes = 64MiB\n"  // 16
+      "[spool]\n"
+      "compression_level = 22\n");  // 18
   ConfigLoadResult r =
       Load({"--config", file, "--agent.log_level=loud"}, {{"PG2BQ_SPOOL_FSYNC_DELAY", "forever"}});
   const std::string all = Joined(r.problems);
@@ -168,6 +171,7 @@ TEST_F(ConfigTest, EveryProblemIsReportedWithItsOrigin) {
           HasSubstr(file + ":13: unknown key 'spool.colour'"),
           HasSubstr(file + ":15: flush.parallelism: '0' is out of range [1, 256]"),
           HasSubstr(file + ":16: flush.batch_max_bytes: '64MiB' must be between"),
+          HasSubstr(file + ":18: spool.compression_level: '22' is out of range [-7, 19]"),
           HasSubstr("--agent.log_level: agent.log_level: 'loud' is not one of trace"),
           HasSubstr("env PG2BQ_SPOOL_FSYNC_DELAY: spool.fsync_delay: 'forever' is not a "
                     "duration")))
