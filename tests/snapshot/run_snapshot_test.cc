@@ -155,6 +155,20 @@ class RunSnapshotTest : public AgentFixture {
     Sql("INSERT INTO big_log SELECT g, md5(g::text) FROM generate_series(1, " +
         std::to_string(log_rows) + ") g");
   }
+  // The first-start copy tests: the slow copy, `big` (300,000 rows) and the keyless
+  // `big_log` (1,000 rows), both published before the agent's first start.
+  void CreateFirstStartCopyTables() {
+    WriteSlowCopyConfig();
+    Sql("CREATE TABLE big (id bigint PRIMARY KEY, v integer, pad text)");
+    Sql("CREATE TABLE big_log (v bigint, pad text)");  // keyless
+    Sql("CREATE PUBLICATION snap FOR TABLE big, big_log");
+    Sql("INSERT INTO big SELECT g, g, md5(g::text) FROM generate_series(1, 300000) g");
+    Sql("INSERT INTO big_log SELECT g, md5(g::text) FROM generate_series(1, 1000) g");
+  }
+  // How the names of `table`'s side spools (HeldSpools) begin.
+  std::string HeldSpoolPrefix(const std::string& table) {
+    return "held-" + Value("SELECT '" + table + "'::regclass::oid") + "-";
+  }
   // The agent's /metrics text, at the port its log names (nullopt when unreachable).
   static std::optional<std::string> MetricsText(CliProcess* agent) {
     std::smatch port;
@@ -453,12 +467,7 @@ TEST_F(RunSnapshotTest, SigtermMidCopyStopsCleanlyAndResumes) {
 // resumes the copy at a newer snapshot and applies every change since the slot's snapshot
 // behind it. Nothing lost or doubled, also for the keyless table copied before the stop.
 void RunSnapshotTest::StopFirstStartCopyUnderWriteLoadAndResume(bool kill) {
-  WriteSlowCopyConfig();
-  Sql("CREATE TABLE big (id bigint PRIMARY KEY, v integer, pad text)");
-  Sql("CREATE TABLE big_log (v bigint, pad text)");  // keyless
-  Sql("CREATE PUBLICATION snap FOR TABLE big, big_log");
-  Sql("INSERT INTO big SELECT g, g, md5(g::text) FROM generate_series(1, 300000) g");
-  Sql("INSERT INTO big_log SELECT g, md5(g::text) FROM generate_series(1, 1000) g");
+  CreateFirstStartCopyTables();
   BackgroundLoad load(pg_.get());
   SetFaults(R"({"latency_ms": 300})");
   auto agent = StartAgent(/*wait=*/false);
@@ -711,7 +720,7 @@ TEST_F(RunSnapshotTest, OtherTablesFlowWhileATableIsCopiedAndItsChangesAreHeld) 
   // Meanwhile big's changes are held on disk, not in the spool; big_log (one chunk, copied
   // before big) streams again already.
   const auto held = HeldSpools();
-  const std::string big_held = "held-" + Value("SELECT 'public.big'::regclass::oid") + "-";
+  const std::string big_held = HeldSpoolPrefix("public.big");
   ASSERT_EQ(held.size(), 1u);
   EXPECT_EQ(held.begin()->first.rfind(big_held, 0), 0u) << held.begin()->first;
   EXPECT_GT(TotalBytes(held), 0u);
@@ -753,7 +762,7 @@ TEST_F(RunSnapshotTest, KillWhileChangesAreHeldRestartAppliesThemBehindTheCopy) 
   // Kill once big's held changes are on disk and big_log streams again (its side spool
   // replayed behind its copy), while big's copy still runs. (A side spool of a finished copy
   // that outlives a crash: TableSyncRestartTest.)
-  const std::string big_held = "held-" + Value("SELECT 'public.big'::regclass::oid") + "-";
+  const std::string big_held = HeldSpoolPrefix("public.big");
   const auto deadline = std::chrono::steady_clock::now() + 60s;
   std::map<std::string, std::uintmax_t> held;
   while (std::chrono::steady_clock::now() < deadline) {
@@ -898,17 +907,12 @@ TEST_F(RunSnapshotTest, SigtermWhileChangesAreHeldStopsCleanlyAndResumes) {
 // during the copy in BigQuery -- while the large table of the same first-start copy is still
 // being copied and held.
 TEST_F(RunSnapshotTest, EachTableOfAFirstStartCopyStreamsAgainWhenItsOwnCopyEnds) {
-  WriteSlowCopyConfig();
-  Sql("CREATE TABLE big (id bigint PRIMARY KEY, v integer, pad text)");
-  Sql("CREATE TABLE big_log (v bigint, pad text)");  // keyless
-  Sql("CREATE PUBLICATION snap FOR TABLE big, big_log");
-  Sql("INSERT INTO big SELECT g, g, md5(g::text) FROM generate_series(1, 300000) g");
-  Sql("INSERT INTO big_log SELECT g, md5(g::text) FROM generate_series(1, 1000) g");
+  CreateFirstStartCopyTables();
   BackgroundLoad load(pg_.get());
   SetFaults(R"({"latency_ms": 300})");
   auto agent = StartAgent(/*wait=*/false);
   ASSERT_TRUE(WaitPhase("public.big", "copying", 120s)) << agent->ReadErr();
-  const std::string big_held = "held-" + Value("SELECT 'public.big'::regclass::oid") + "-";
+  const std::string big_held = HeldSpoolPrefix("public.big");
   bool only_big_held = false;
   std::size_t log_rows = 0;
   const auto deadline = std::chrono::steady_clock::now() + 120s;
