@@ -671,12 +671,13 @@ Status Capture::RunTableSync() {
 Status Capture::WaitForHeldBudget() {
   if (!options_.table_sync->HeldBudgetReached()) return Status::Ok();
   // Reading on would grow the side spools past their budget. Not reading keeps the WAL in
-  // PostgreSQL instead, until a copy ends and its held changes move to the spool (the copy
+  // PostgreSQL instead, until a table's copy ends and its held changes move to the spool (the copy
   // thread does not depend on this one). Only between transactions: the copy's end is
   // handled by CopyPending, which needs no transaction open.
   const auto since = std::chrono::steady_clock::now();
   spdlog::warn(
-      "snapshot: held changes reached snapshot.held_budget: reading paused until a copy ends");
+      "snapshot: held changes reached snapshot.held_budget: reading paused until a table's copy "
+      "ends");
   metrics_->held_paused->Set(1);
   while (options_.table_sync->HeldBudgetReached()) {
     if (cancel_->cancelled()) {

@@ -320,6 +320,8 @@ Status TableSync::CopyOne(const ExportedSnapshot& snap, const SourceTable& table
   if (!r.ok()) return r.status();
   PG2BQ_RETURN_IF_ERROR(ready);
   if (!r->skipped) metrics_->snapshot_tables_copied->Increment();
+  std::lock_guard lock(finished_mu_);
+  finished_.push_back(rel.oid);
   return Status::Ok();
 }
 
@@ -376,7 +378,10 @@ Result<std::vector<pipeline::TableSyncChange>> TableSync::CopyPending(
     const std::function<void()>& waiting) {
   std::vector<pipeline::TableSyncChange> out;
   if (copy_thread_.joinable()) {
-    if (!copy_done_.load(std::memory_order_acquire)) return out;  // still copying
+    if (!copy_done_.load(std::memory_order_acquire)) {  // still copying
+      PG2BQ_RETURN_IF_ERROR(ReleaseCopiedTables(waiting, &out));
+      return out;
+    }
     PG2BQ_RETURN_IF_ERROR(FinishBackgroundCopy(waiting, &out));
   }
   const auto now = std::chrono::steady_clock::now();
@@ -466,9 +471,50 @@ Status TableSync::LaunchCopy(std::unique_ptr<ExportedSnapshot> snap, std::vector
   return Status::Ok();
 }
 
+Result<bool> TableSync::ReleaseIfCopied(const Named& t, const TableSyncState& state,
+                                        const std::function<void()>& waiting,
+                                        std::vector<pipeline::TableSyncChange>* out) {
+  if (state.phase != SyncPhase::kCopied && state.phase != SyncPhase::kReady) return false;
+  if (!held_.Holds(t.oid, state.hold_from_lsn)) {
+    return Status::Internal("snapshot " + t.schema + "." + t.name + ": copied from " +
+                            FormatLsn(state.hold_from_lsn) +
+                            " but its changes are not held from there");
+  }
+  // The end marker is durable: the held changes go behind it, then the table streams
+  // into the spool again.
+  PG2BQ_RETURN_IF_ERROR(held_.Replay(t.oid, spool_, options_.batch_max_bytes, waiting, cancel_));
+  out->push_back({t.oid, state.hold_from_lsn, false});
+  return true;
+}
+
+Status TableSync::ReleaseCopiedTables(const std::function<void()>& waiting,
+                                      std::vector<pipeline::TableSyncChange>* out) {
+  std::vector<Oid> finished;
+  {
+    std::lock_guard lock(finished_mu_);
+    finished.swap(finished_);
+  }
+  for (Oid oid : finished) {
+    auto t = std::find_if(copy_tables_.begin(), copy_tables_.end(),
+                          [&](const Named& n) { return n.oid == oid; });
+    if (t == copy_tables_.end()) continue;
+    // CopyTable has written the table's state for the last time: the copy thread is done
+    // with it. A state that cannot be read now is read again when the whole copy ends.
+    auto state = states_->Load(oid);
+    if (!state.ok()) continue;
+    PG2BQ_ASSIGN_OR_RETURN(const bool released, ReleaseIfCopied(*t, *state, waiting, out));
+    if (released) copy_tables_.erase(t);
+  }
+  return Status::Ok();
+}
+
 Status TableSync::FinishBackgroundCopy(const std::function<void()>& waiting,
                                        std::vector<pipeline::TableSyncChange>* out) {
   copy_thread_.join();
+  {
+    std::lock_guard lock(finished_mu_);
+    finished_.clear();  // the loop below sees every table still held
+  }
   const Status copied = copy_status_;
   if (!copied.ok()) {
     if (cancel_ != nullptr && cancel_->cancelled()) return copied;
@@ -477,25 +523,16 @@ Status TableSync::FinishBackgroundCopy(const std::function<void()>& waiting,
   }
   for (const Named& t : copy_tables_) {
     auto st = states_->Load(t.oid);
-    if (st.ok() && (st->phase == SyncPhase::kCopied || st->phase == SyncPhase::kReady)) {
-      if (!held_.Holds(t.oid, st->hold_from_lsn)) {
-        return Status::Internal("snapshot " + t.schema + "." + t.name + ": copied from " +
-                                FormatLsn(st->hold_from_lsn) +
-                                " but its changes are not held from there");
-      }
-      // The end marker is durable: the held changes go behind it, then the table streams
-      // into the spool again.
-      PG2BQ_RETURN_IF_ERROR(
-          held_.Replay(t.oid, spool_, options_.batch_max_bytes, waiting, cancel_));
-      out->push_back({t.oid, st->hold_from_lsn, false});
-    } else if (!st.ok() && st.status().code() == Status::Code::kNotFound) {
+    if (!st.ok() && st.status().code() == Status::Code::kNotFound) {
       // Dropped or renamed before the snapshot: nothing was copied, nothing to hold.
       PG2BQ_RETURN_IF_ERROR(held_.Discard(t.oid));
       out->push_back({t.oid, kInvalidLsn, false});
-    } else if (!st.ok()) {
-      return st.status();
+      continue;
     }
-    // Else the copy failed: the table stays held and is copied again at the next poll.
+    if (!st.ok()) return st.status();
+    // Not released: the copy failed; the table stays held and is copied again at the next
+    // poll.
+    PG2BQ_RETURN_IF_ERROR(ReleaseIfCopied(t, *st, waiting, out).status());
   }
   copy_tables_.clear();
   if (!copied.ok()) next_poll_ = std::chrono::steady_clock::now() + options_.poll_interval;

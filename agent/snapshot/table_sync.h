@@ -132,6 +132,16 @@ class TableSync : public pipeline::TableSyncHook {
   // CopyPending: a finished background copy's tables, and starting the next copy.
   Status FinishBackgroundCopy(const std::function<void()>& waiting,
                               std::vector<pipeline::TableSyncChange>* out);
+  // CopyPending while the copy runs: each table whose copy ended streams again at once,
+  // without waiting for the other tables of the copy.
+  Status ReleaseCopiedTables(const std::function<void()>& waiting,
+                             std::vector<pipeline::TableSyncChange>* out);
+  // A table of the copy with sync state `state`: when its copy is in the spool (end marker
+  // durable), its held changes go behind it and `out` says it streams again. False when its
+  // copy has not ended.
+  Result<bool> ReleaseIfCopied(const Named& t, const TableSyncState& state,
+                               const std::function<void()>& waiting,
+                               std::vector<pipeline::TableSyncChange>* out);
   // The tables to copy now, at a temporary slot's snapshot (none: nothing started).
   Status StartBackgroundCopy(std::vector<pipeline::TableSyncChange>* out);
   // Holds `tables` from `snap` (resumed copies from their first snapshot) and starts the copy
@@ -161,7 +171,9 @@ class TableSync : public pipeline::TableSyncHook {
   std::thread copy_thread_;
   std::atomic<bool> copy_done_{false};
   Status copy_status_;
-  std::vector<Named> copy_tables_;
+  std::vector<Named> copy_tables_;  // reader thread: the copy's tables not released yet
+  std::mutex finished_mu_;
+  std::vector<Oid> finished_;  // copy thread: tables whose copy ended, for the reader
 
   std::mutex mu_;                        // states_ writes racing the flusher's callback
   std::set<std::uint32_t> copying_now_;  // CopyTable owns these tables' state files

@@ -1,9 +1,9 @@
 // TableSync::Bootstrap at a restart (the slot exists) with side spools an earlier run left:
-// a run that died after a copy was in the spool but before the reader moved the held
-// changes behind it (between the copy thread's end and the reader's next check, a window
-// the run_snapshot tests cannot aim at). Those changes are replayed behind the copy; side
-// spools of a table copied again since (another hold_from) or without a sync state are
-// discarded.
+// a run that died after a table's copy was in the spool but before the reader moved the
+// table's held changes behind it. Those changes are replayed behind the copy; side spools of
+// a table copied again since (another hold_from) or without a sync state are discarded.
+// The run_snapshot tests cannot reach this state on purpose: a table is released within
+// one received batch of its copy's end.
 #include "agent/snapshot/table_sync.h"
 
 #include <gtest/gtest.h>
