@@ -12,10 +12,12 @@
 
 #include <bit>
 #include <cstring>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "agent/snapshot/binary_copy_parser.h"
+#include "common/status.h"
 #include "decoder/pg_type.h"
 #include "sink/encoded_batch.h"
 #include "sink/row_encoder.h"
@@ -114,10 +116,14 @@ std::shared_ptr<const sink::TableDescriptor> Descriptor() {
   return *d;
 }
 
-// What the copy appends to the spool: encoded rows cut into records of kRecordBytes.
-std::vector<std::string> EncodedRecords() {
-  const std::string copy = BinaryCopyOf(kRows);
-  sink::RowEncoder encoder(Descriptor(), {});
+// Parses `copy` and encodes every tuple as TableCopier::CopyChunk does (one sequence number
+// for every copied row), handing each record of about kRecordBytes of encoded rows to
+// `on_record`, which may move its bytes away. Returns the rows encoded.
+template <typename OnRecord>
+Result<std::uint64_t> ParseEncode(std::string_view copy,
+                                  const std::shared_ptr<const sink::TableDescriptor>& descriptor,
+                                  OnRecord&& on_record) {
+  sink::RowEncoder encoder(descriptor, {});
   agent::snapshot::BinaryCopyParser parser(6);
   parser.Feed(copy);
   std::vector<agent::snapshot::CopyField> fields;
@@ -125,60 +131,50 @@ std::vector<std::string> EncodedRecords() {
   sink::SourceChange change;
   change.commit_lsn = 0x37F41747;
   sink::EncodedBatch batch;
-  std::vector<std::string> records;
+  std::uint64_t rows = 0;
   while (true) {
-    auto step = parser.Next(&fields);
-    if (!step.ok() || *step != agent::snapshot::BinaryCopyParser::Step::kTuple) break;
+    PG2BQ_ASSIGN_OR_RETURN(const auto step, parser.Next(&fields));
+    if (step != agent::snapshot::BinaryCopyParser::Step::kTuple) break;
     for (std::size_t i = 0; i < 6; ++i)
       values[i] = {sink::ValueState::kBinary, fields[i].bytes};
     change.new_values = values;
-    (void)encoder.Encode(change, &batch);
+    auto r = encoder.Encode(change, &batch);
+    if (r.outcome != sink::EncodeResult::Outcome::kEncoded)
+      return Status::InvalidArgument("row not encoded: " + r.reason);
+    ++rows;
     if (batch.proto_rows.size() >= kRecordBytes) {
-      records.push_back(std::move(batch.proto_rows));
-      batch = {};
+      on_record(batch.proto_rows);
+      batch.proto_rows.clear();
+      batch.rows.clear();
     }
   }
-  if (!batch.proto_rows.empty()) records.push_back(std::move(batch.proto_rows));
+  if (!batch.proto_rows.empty()) on_record(batch.proto_rows);
+  return rows;
+}
+
+// What the copy appends to the spool: encoded rows cut into records of kRecordBytes.
+std::vector<std::string> EncodedRecords() {
+  std::vector<std::string> records;
+  auto rows = ParseEncode(BinaryCopyOf(kRows), Descriptor(),
+                          [&](std::string& r) { records.push_back(std::move(r)); });
+  if (!rows.ok()) std::abort();
   return records;
 }
 
 void BM_ParseEncode(benchmark::State& state) {
   const std::string copy = BinaryCopyOf(kRows);
   const auto descriptor = Descriptor();
-  std::vector<agent::snapshot::CopyField> fields;
-  std::vector<sink::SourceValue> values(6);
-  sink::SourceChange change;
-  change.commit_lsn = 0x37F41747;  // one sequence number for every copied row
   std::uint64_t rows = 0, encoded_bytes = 0;
   for (auto _ : state) {
-    sink::RowEncoder encoder(descriptor, {});
-    agent::snapshot::BinaryCopyParser parser(6);
-    parser.Feed(copy);
-    sink::EncodedBatch batch;
-    while (true) {
-      auto step = parser.Next(&fields);
-      if (!step.ok()) {
-        state.SkipWithError(step.status().ToString().c_str());
-        return;
-      }
-      if (*step != agent::snapshot::BinaryCopyParser::Step::kTuple) break;
-      for (std::size_t i = 0; i < 6; ++i)
-        values[i] = {sink::ValueState::kBinary, fields[i].bytes};
-      change.new_values = values;
-      auto r = encoder.Encode(change, &batch);
-      if (r.outcome != sink::EncodeResult::Outcome::kEncoded) {
-        state.SkipWithError(r.reason.c_str());
-        return;
-      }
-      ++rows;
-      if (batch.proto_rows.size() >= kRecordBytes) {
-        encoded_bytes += batch.proto_rows.size();
-        batch.proto_rows.clear();
-        batch.rows.clear();
-      }
+    auto r = ParseEncode(copy, descriptor, [&](std::string& record) {
+      encoded_bytes += record.size();
+      benchmark::DoNotOptimize(record.data());
+    });
+    if (!r.ok()) {
+      state.SkipWithError(r.status().ToString().c_str());
+      return;
     }
-    encoded_bytes += batch.proto_rows.size();
-    benchmark::DoNotOptimize(batch.proto_rows.data());
+    rows += *r;
   }
   state.SetItemsProcessed(static_cast<std::int64_t>(rows));
   state.counters["encoded_bytes_per_row"] =
