@@ -530,8 +530,8 @@ Status TableSync::FinishBackgroundCopy(const std::function<void()>& waiting,
       continue;
     }
     if (!st.ok()) return st.status();
-    // Not released: the copy failed; the table stays held and is copied again at the next
-    // poll.
+    // Released if its copy is in the spool; else the copy failed and the table stays held,
+    // to be copied again at the next poll.
     PG2BQ_RETURN_IF_ERROR(ReleaseIfCopied(t, *st, waiting, out).status());
   }
   copy_tables_.clear();
