@@ -449,7 +449,8 @@ Status ReplicationStream::Next(ReplicationBatch* batch, std::chrono::millisecond
     if (Clock::now() - last_status_ >= options_.status_interval) s = SendStatus(false);
     // Data was flowing at the last read: let the walsender fill the socket before the
     // next one (see the header), but never sleep past the caller's deadline.
-    if (s.ok() && busy_ && options_.read_pause.count() > 0) {
+    const bool paused = s.ok() && busy_ && options_.read_pause.count() > 0;
+    if (paused) {
       const auto next_read = std::min(deadline, last_read_ + options_.read_pause);
       const auto now = Clock::now();
       if (now < next_read &&
@@ -461,6 +462,8 @@ Status ReplicationStream::Next(ReplicationBatch* batch, std::chrono::millisecond
     bool got = false;
     if (s.ok()) s = Drain(batch, &got);
     if (s.ok() && !batch->messages.empty()) {
+      ++counters_.batches;
+      if (paused) ++counters_.paused_reads;
       busy_ = true;
       last_read_ = Clock::now();
       return Status::Ok();

@@ -122,7 +122,9 @@ struct ReplicationCounters {
   std::uint64_t keepalives = 0;
   std::uint64_t status_updates = 0;
   std::uint64_t reconnects = 0;
-  std::uint64_t wakeups = 0;  // poll() returns with data
+  std::uint64_t wakeups = 0;       // poll() returns with data
+  std::uint64_t batches = 0;       // Next() calls that returned messages
+  std::uint64_t paused_reads = 0;  // of those, reads that followed a read pause
 };
 
 class ReplicationStream {

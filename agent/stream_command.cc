@@ -344,9 +344,11 @@ int RunStreamCommand(int argc, char** argv) {
     (void)stream.SendStatusNow();  // best effort: the slot keeps the older position otherwise
   }
   const auto& counters = stream.counters();
-  spdlog::info("{} changes, {} messages, {} bytes, {} reconnects; confirmed up to {}",
-               printer.changes(), counters.messages, counters.bytes, counters.reconnects,
-               FormatLsn(stream.flushed()));
+  spdlog::info(
+      "{} changes, {} messages, {} bytes, {} reconnects; {} reads ({} after a pause), {} "
+      "wakeups, {} keepalives; confirmed up to {}",
+      printer.changes(), counters.messages, counters.bytes, counters.reconnects, counters.batches,
+      counters.paused_reads, counters.wakeups, counters.keepalives, FormatLsn(stream.flushed()));
   stream.Close();
   return exit_code;
 }

@@ -43,6 +43,7 @@ struct RunResult {
   double consumer_cpu_s = 0;
   double walsender_cpu_s = 0;
   int exit_code = -1;
+  std::string reads;  // pg2bq's own read counters, from its last log line
 };
 
 void Die(const std::string& msg) {
@@ -126,6 +127,17 @@ RunResult RunConsumer(const PgTestCluster& pg, const std::vector<std::string>& a
     std::stringstream ss;
     ss << in.rdbuf();
     Die(args[0] + " failed (exit " + std::to_string(r.exit_code) + "):\n" + ss.str());
+  }
+  // How the reads went explains a slow round: many small reads make the walsender's
+  // sends costlier (see agent/replication_stream.h).
+  std::ifstream in(log);
+  for (std::string line; std::getline(in, line);) {
+    const auto at = line.find(" reads (");
+    if (at == std::string::npos) continue;
+    const auto from = line.rfind("; ", at);
+    const auto to = line.find("; confirmed", at);
+    if (from != std::string::npos && to != std::string::npos)
+      r.reads = line.substr(from + 2, to - from - 2);
   }
   return r;
 }
@@ -222,13 +234,14 @@ int main(int argc, char** argv) {
             PG2BQ_BINARY,      "stream", "--dsn",         dsn + " application_name=" + c,
             "--slot",          slot,     "--publication", "bench_pub",
             "--proto-version", "1",      "--output",      "none",
-            "--end-lsn",       end,      "--log-level",   "warn"};
+            "--end-lsn",       end,      "--log-level",   "info"};
         if (c == "pg2bq_binary") args.push_back("--binary");
         args.insert(args.end(), extra.begin(), extra.end());
         res = RunConsumer(pg, args, c);
       }
       std::printf("  round %d %-15s wall %6.2f s  consumer CPU %6.2f s  walsender CPU %6.2f s\n",
                   r + 1, c.c_str(), res.wall_s, res.consumer_cpu_s, res.walsender_cpu_s);
+      if (!res.reads.empty()) std::printf("          %s\n", res.reads.c_str());
       std::fflush(stdout);
       results[c].push_back(res);
     }
