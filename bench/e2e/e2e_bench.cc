@@ -15,11 +15,8 @@
 //
 // Changes are single-row INSERTs into an 8-column table (bigint key, int, text, numeric,
 // timestamptz, bool, jsonb, uuid), 1000 per transaction unless stated.
-#include <fcntl.h>
 #include <httplib.h>
 #include <signal.h>
-#include <spawn.h>
-#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -32,83 +29,26 @@
 #include <fstream>
 #include <mutex>
 #include <nlohmann/json.hpp>
-#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "bench/support/child_process.h"
 #include "tests/bq_emulator/emulator_process.h"
 #include "tests/support/pg_test_cluster.h"
 
-extern char** environ;
-
 namespace {
 
+using pg2bq::bench::Check;
+using pg2bq::bench::Child;
+using pg2bq::bench::ChildResult;
+using pg2bq::bench::Clock;
+using pg2bq::bench::Die;
+using pg2bq::bench::Reap;
+using pg2bq::bench::Secs;
+using pg2bq::bench::Spawn;
 using pg2bq::testing::PgTestCluster;
-using Clock = std::chrono::steady_clock;
 using namespace std::chrono_literals;
-
-[[noreturn]] void Die(const std::string& msg) {
-  std::fprintf(stderr, "e2e_bench: %s\n", msg.c_str());
-  std::exit(1);
-}
-void Check(const pg2bq::Status& s, const char* what) {
-  if (!s.ok()) Die(std::string(what) + ": " + s.ToString());
-}
-double Secs(Clock::time_point a, Clock::time_point b) {
-  return std::chrono::duration<double>(b - a).count();
-}
-
-struct Child {
-  pid_t pid = -1;
-  std::string log;
-  Clock::time_point start;
-};
-struct ChildResult {
-  double wall_s = 0, cpu_s = 0, max_rss_mib = 0;
-  int exit_code = -1;
-};
-
-Child Spawn(std::vector<std::string> args, const std::string& log) {
-  std::vector<char*> argv;
-  for (auto& a : args)
-    argv.push_back(a.data());
-  argv.push_back(nullptr);
-  posix_spawn_file_actions_t fa;
-  posix_spawn_file_actions_init(&fa);
-  posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-  posix_spawn_file_actions_addopen(&fa, 1, log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  posix_spawn_file_actions_adddup2(&fa, 1, 2);
-  Child c;
-  c.log = log;
-  c.start = Clock::now();
-  if (posix_spawn(&c.pid, argv[0], &fa, nullptr, argv.data(), environ) != 0)
-    Die("cannot run " + args[0]);
-  posix_spawn_file_actions_destroy(&fa);
-  return c;
-}
-
-ChildResult Reap(Child& c) {
-  int status = 0;
-  rusage ru{};
-  while (wait4(c.pid, &status, 0, &ru) < 0) {
-  }
-  ChildResult r;
-  r.wall_s = Secs(c.start, Clock::now());
-  r.cpu_s = ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 + ru.ru_stime.tv_sec +
-            ru.ru_stime.tv_usec / 1e6;
-  r.max_rss_mib = ru.ru_maxrss / 1024.0;
-  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  if (r.exit_code != 0) {
-    std::ifstream in(c.log);
-    std::stringstream ss;
-    ss << in.rdbuf();
-    std::string t = ss.str();
-    Die("child exited " + std::to_string(r.exit_code) + ":\n" +
-        t.substr(t.size() > 4000 ? t.size() - 4000 : 0));
-  }
-  return r;
-}
 
 class Setup {
  public:

@@ -9,12 +9,9 @@
 //          (zstd, fsync=batch) -> flusher -> AppendRows; timed from the agent's start until
 //          the emulator has acknowledged every row
 // and prints rows/s of each, the throughput ratio ours/peer, and the agent's CPU and peak RSS.
-#include <fcntl.h>
 #include <httplib.h>
 #include <libpq-fe.h>
 #include <signal.h>
-#include <spawn.h>
-#include <sys/resource.h>
 #include <sys/wait.h>
 
 #include <chrono>
@@ -23,32 +20,23 @@
 #include <fstream>
 #include <memory>
 #include <nlohmann/json.hpp>
-#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "bench/support/child_process.h"
+#include "bench/support/copy_peer.h"
 #include "tests/bq_emulator/emulator_process.h"
 #include "tests/support/pg_test_cluster.h"
 
-extern char** environ;
-
 namespace {
 
-using Clock = std::chrono::steady_clock;
+using pg2bq::bench::Check;
+using pg2bq::bench::Clock;
+using pg2bq::bench::Die;
+using pg2bq::bench::Secs;
 using namespace std::chrono_literals;
 using pg2bq::testing::PgTestCluster;
-
-[[noreturn]] void Die(const std::string& what) {
-  std::fprintf(stderr, "run_snapshot_bench: %s\n", what.c_str());
-  std::exit(1);
-}
-void Check(const pg2bq::Status& s, const char* what) {
-  if (!s.ok()) Die(std::string(what) + ": " + s.ToString());
-}
-double Secs(Clock::time_point a, Clock::time_point b) {
-  return std::chrono::duration<double>(b - a).count();
-}
 
 long long RowsAppended(int http_port) {
   httplib::Client c("127.0.0.1", http_port);
@@ -91,20 +79,8 @@ int main(int argc, char** argv) {
   // Peer: one binary COPY, discarded.
   PGconn* c = PQconnectdb(dsn.c_str());
   if (PQstatus(c) != CONNECTION_OK) Die(PQerrorMessage(c));
-  auto t0 = Clock::now();
-  PGresult* res = PQexec(c, "COPY (SELECT id, a, b, c, d, e FROM big) TO STDOUT (FORMAT binary)");
-  if (PQresultStatus(res) != PGRES_COPY_OUT) Die(PQerrorMessage(c));
-  PQclear(res);
-  std::uint64_t peer_bytes = 0;
-  char* buf = nullptr;
-  int n;
-  while ((n = PQgetCopyData(c, &buf, 0)) > 0) {
-    peer_bytes += static_cast<std::uint64_t>(n);
-    PQfreemem(buf);
-  }
-  while ((res = PQgetResult(c)) != nullptr)
-    PQclear(res);
-  const double peer_s = Secs(t0, Clock::now());
+  const auto peer = pg2bq::bench::DiscardCopyOut(
+      c, "COPY (SELECT id, a, b, c, d, e FROM big) TO STDOUT (FORMAT binary)");
   PQfinish(c);
 
   // Ours: pg2bq run's first start.
@@ -124,22 +100,11 @@ int main(int argc, char** argv) {
   }
   std::filesystem::permissions(
       config, std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
-  const std::string log = dir.path() + "/agent.log";
-  std::vector<std::string> args = {PG2BQ_BINARY, "run", "--config", config};
-  std::vector<char*> argv_c;
-  for (auto& a : args)
-    argv_c.push_back(a.data());
-  argv_c.push_back(nullptr);
-  posix_spawn_file_actions_t fa;
-  posix_spawn_file_actions_init(&fa);
-  posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-  posix_spawn_file_actions_addopen(&fa, 1, log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  posix_spawn_file_actions_adddup2(&fa, 1, 2);
-  pid_t pid = -1;
-  t0 = Clock::now();
-  if (posix_spawn(&pid, argv_c[0], &fa, nullptr, argv_c.data(), environ) != 0)
-    Die("cannot run pg2bq");
-  posix_spawn_file_actions_destroy(&fa);
+  const auto agent =
+      pg2bq::bench::Spawn({PG2BQ_BINARY, "run", "--config", config}, dir.path() + "/agent.log");
+  const auto& log = agent.log;
+  const auto t0 = agent.start;
+  const pid_t pid = agent.pid;
   const auto deadline = t0 + std::chrono::seconds(1200);
   while (RowsAppended(emulator->http_port()) < rows) {
     if (Clock::now() > deadline) Die("timed out; agent log " + log);
@@ -148,13 +113,7 @@ int main(int argc, char** argv) {
   }
   const double ours_s = Secs(t0, Clock::now());
   kill(pid, SIGTERM);
-  int status = 0;
-  rusage ru{};
-  while (wait4(pid, &status, 0, &ru) < 0) {
-  }
-  const double cpu = static_cast<double>(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
-                     static_cast<double>(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
-
+  const auto agent_run = pg2bq::bench::Reap(agent, /*must_succeed=*/false);
   {
     // Where the time went (the agent's own log lines about the copy).
     std::ifstream in(log);
@@ -164,14 +123,13 @@ int main(int argc, char** argv) {
         std::printf("  agent: %s\n", line.c_str());
   }
   std::printf("rows: %ld, COPY binary bytes: %.1f MiB\n", rows,
-              static_cast<double>(peer_bytes) / (1 << 20));
-  std::printf("peer  COPY binary -> discard (1 conn):        %7.2f s  %10.0f rows/s\n", peer_s,
-              static_cast<double>(rows) / peer_s);
+              static_cast<double>(peer.bytes) / (1 << 20));
+  std::printf("peer  COPY binary -> discard (1 conn):        %7.2f s  %10.0f rows/s\n",
+              peer.seconds, static_cast<double>(rows) / peer.seconds);
   std::printf("ours  pg2bq run first start -> emulator ack (%d workers): %7.2f s  %10.0f rows/s\n",
               workers, ours_s, static_cast<double>(rows) / ours_s);
-  std::printf("ratio ours/peer (throughput): %.2f\n", peer_s / ours_s);
-  std::printf("pg2bq: CPU %.2f s, peak RSS %.1f MiB, exit %d\n", cpu,
-              static_cast<double>(ru.ru_maxrss) / 1024.0,
-              WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+  std::printf("ratio ours/peer (throughput): %.2f\n", peer.seconds / ours_s);
+  std::printf("pg2bq: CPU %.2f s, peak RSS %.1f MiB, exit %d\n", agent_run.cpu_s,
+              agent_run.max_rss_mib, agent_run.exit_code);
   return 0;
 }

@@ -19,6 +19,8 @@
 #include "agent/pg_connection.h"
 #include "agent/snapshot/source_table.h"
 #include "agent/snapshot/table_snapshot.h"
+#include "bench/support/bench_util.h"
+#include "bench/support/copy_peer.h"
 #include "spool/spool_writer.h"
 #include "tests/support/pg_test_cluster.h"
 
@@ -30,10 +32,6 @@ namespace {
 int Fail(const Status& s) {
   std::fprintf(stderr, "snapshot_bench: %s\n", s.ToString().c_str());
   return 1;
-}
-
-double Seconds(std::chrono::steady_clock::time_point start) {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 }
 
 }  // namespace
@@ -76,25 +74,9 @@ int main(int argc, char** argv) {
   auto table = agent::snapshot::LoadSourceTable(sql->get(), "public", "big", 30s, &cancel);
   if (!table.ok()) return Fail(table.status());
 
-  // Peer: one binary COPY, discarded.
-  auto t0 = std::chrono::steady_clock::now();
-  PGconn* c = (*sql)->raw();
-  PGresult* res = PQexec(c, "COPY (SELECT id, a, b, c, d, e FROM big) TO STDOUT (FORMAT binary)");
-  if (PQresultStatus(res) != PGRES_COPY_OUT) {
-    std::fprintf(stderr, "COPY: %s\n", PQerrorMessage(c));
-    return 1;
-  }
-  PQclear(res);
-  std::uint64_t peer_bytes = 0;
-  char* buf = nullptr;
-  int n;
-  while ((n = PQgetCopyData(c, &buf, 0)) > 0) {
-    peer_bytes += static_cast<std::uint64_t>(n);
-    PQfreemem(buf);
-  }
-  while ((res = PQgetResult(c)) != nullptr)
-    PQclear(res);
-  const double peer_s = Seconds(t0);
+  // Peer: one binary COPY, discarded, in the same snapshot.
+  const auto peer = bench::DiscardCopyOut(
+      (*sql)->raw(), "COPY (SELECT id, a, b, c, d, e FROM big) TO STDOUT (FORMAT binary)");
 
   // Ours.
   const std::string dir = pg.dir() + "/bench";
@@ -113,23 +95,23 @@ int main(int argc, char** argv) {
   opts.workers = workers;
   opts.max_chunks = workers * 4;
   opts.progress_interval = 60s;
-  t0 = std::chrono::steady_clock::now();
+  const auto t0 = bench::Clock::now();
   auto result =
       agent::snapshot::CopyTable(opts, *table, *descriptor, &store, spool->get(), &cancel);
   if (!result.ok()) return Fail(result.status());
-  const double ours_s = Seconds(t0);
+  const double ours_s = bench::SecsSince(t0);
 
   rusage ru{};
   getrusage(RUSAGE_SELF, &ru);
   std::printf("rows: %ld, COPY binary bytes: %.1f MiB, table pages: %llu\n", rows,
-              static_cast<double>(peer_bytes) / (1 << 20),
+              static_cast<double>(peer.bytes) / (1 << 20),
               static_cast<unsigned long long>(table->relpages));
-  std::printf("peer  COPY binary -> discard (1 conn): %7.2f s  %10.0f rows/s\n", peer_s,
-              static_cast<double>(rows) / peer_s);
+  std::printf("peer  COPY binary -> discard (1 conn): %7.2f s  %10.0f rows/s\n", peer.seconds,
+              static_cast<double>(rows) / peer.seconds);
   std::printf("ours  CopyTable -> spool (%u workers): %7.2f s  %10.0f rows/s  (%llu rows)\n",
               workers, ours_s, static_cast<double>(result->rows) / ours_s,
               static_cast<unsigned long long>(result->rows));
-  std::printf("ratio ours/peer (throughput): %.2f\n", peer_s / ours_s);
+  std::printf("ratio ours/peer (throughput): %.2f\n", peer.seconds / ours_s);
   std::printf("peak RSS (whole process): %.1f MiB\n", static_cast<double>(ru.ru_maxrss) / 1024.0);
   return result->rows == static_cast<std::uint64_t>(rows) ? 0 : 1;
 }

@@ -10,10 +10,6 @@
 //
 // Usage: stream_bench [--rows N] [--rounds R]   (defaults: 1000000 rows, 2 rounds;
 // rounds alternate which consumer goes first)
-#include <fcntl.h>
-#include <spawn.h>
-#include <sys/resource.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -23,70 +19,33 @@
 #include <cstdlib>
 #include <fstream>
 #include <map>
-#include <sstream>
 #include <string>
 #include <string_view>
 #include <thread>
 #include <vector>
 
+#include "bench/support/child_process.h"
 #include "tests/support/pg_test_cluster.h"
-
-extern char** environ;
 
 namespace {
 
+using pg2bq::bench::Check;
+using pg2bq::bench::Clock;
+using pg2bq::bench::Die;
+using pg2bq::bench::ProcCpuSeconds;
 using pg2bq::testing::PgTestCluster;
-using Clock = std::chrono::steady_clock;
 
 struct RunResult {
   double wall_s = 0;
   double consumer_cpu_s = 0;
   double walsender_cpu_s = 0;
-  int exit_code = -1;
   std::string reads;  // pg2bq's own read counters, from its last log line
 };
 
-void Die(const std::string& msg) {
-  std::fprintf(stderr, "stream_bench: %s\n", msg.c_str());
-  std::exit(1);
-}
-
-// utime + stime of a process in seconds, or -1 if it is gone.
-double ProcCpuSeconds(int pid) {
-  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
-  std::string s;
-  if (!std::getline(in, s)) return -1;
-  // Fields after the parenthesised command name; utime and stime are fields 14 and 15.
-  auto close = s.rfind(')');
-  if (close == std::string::npos) return -1;
-  std::istringstream rest(s.substr(close + 2));
-  std::string field;
-  unsigned long long utime = 0, stime = 0;
-  for (int i = 3; i <= 15 && rest >> field; ++i) {
-    if (i == 14) utime = std::stoull(field);
-    if (i == 15) stime = std::stoull(field);
-  }
-  return static_cast<double>(utime + stime) / static_cast<double>(sysconf(_SC_CLK_TCK));
-}
-
 RunResult RunConsumer(const PgTestCluster& pg, const std::vector<std::string>& argv_in,
                       const std::string& application_name) {
-  std::vector<std::string> args = argv_in;
-  std::vector<char*> argv;
-  for (auto& a : args)
-    argv.push_back(a.data());
-  argv.push_back(nullptr);
-  posix_spawn_file_actions_t fa;
-  posix_spawn_file_actions_init(&fa);
-  posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
-  const std::string log = pg.dir() + "/" + application_name + ".log";
-  posix_spawn_file_actions_addopen(&fa, 2, log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  pid_t pid = -1;
-  const auto start = Clock::now();
-  if (posix_spawn(&pid, argv[0], &fa, nullptr, argv.data(), environ) != 0) {
-    Die("cannot run " + args[0]);
-  }
-  posix_spawn_file_actions_destroy(&fa);
+  const auto child = pg2bq::bench::Spawn(argv_in, pg.dir() + "/" + application_name + ".log");
+  const std::string& log = child.log;
 
   // Find the walsender serving this consumer, then sample its CPU until it exits.
   std::atomic<bool> child_done{false};
@@ -110,24 +69,13 @@ RunResult RunConsumer(const PgTestCluster& pg, const std::vector<std::string>& a
       std::this_thread::sleep_for(std::chrono::milliseconds(5));
     }
   });
-  int status = 0;
-  rusage ru{};
-  while (wait4(pid, &status, 0, &ru) < 0) {
-  }
-  RunResult r;
-  r.wall_s = std::chrono::duration<double>(Clock::now() - start).count();
+  const auto ran = pg2bq::bench::Reap(child);
   child_done = true;
   sampler.join();
-  r.consumer_cpu_s = ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 + ru.ru_stime.tv_sec +
-                     ru.ru_stime.tv_usec / 1e6;
+  RunResult r;
+  r.wall_s = ran.wall_s;
+  r.consumer_cpu_s = ran.cpu_s;
   r.walsender_cpu_s = walsender_cpu;
-  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  if (r.exit_code != 0) {
-    std::ifstream in(log);
-    std::stringstream ss;
-    ss << in.rdbuf();
-    Die(args[0] + " failed (exit " + std::to_string(r.exit_code) + "):\n" + ss.str());
-  }
   // How the reads went explains a slow round: many small reads make the walsender's
   // sends costlier (see agent/replication_stream.h).
   std::ifstream in(log);
@@ -140,10 +88,6 @@ RunResult RunConsumer(const PgTestCluster& pg, const std::vector<std::string>& a
       r.reads = line.substr(from + 2, to - from - 2);
   }
   return r;
-}
-
-void Check(const pg2bq::Status& s, const char* what) {
-  if (!s.ok()) Die(std::string(what) + ": " + s.ToString());
 }
 
 }  // namespace
