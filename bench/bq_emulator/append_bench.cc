@@ -28,6 +28,7 @@
 
 #include "google/cloud/bigquery/storage/v1/storage.grpc.pb.h"
 #include "tests/bq_emulator/emulator_process.h"
+#include "tests/bq_emulator/wire_fields.h"
 
 namespace {
 
@@ -36,21 +37,9 @@ using google::protobuf::FieldDescriptorProto;
 using pg2bq::bqemu::EmulatorProcess;
 using pg2bq::bqemu::TempDir;
 
-std::string Varint(uint64_t v) {
-  std::string out;
-  while (v >= 0x80) {
-    out.push_back(static_cast<char>((v & 0x7F) | 0x80));
-    v >>= 7;
-  }
-  out.push_back(static_cast<char>(v));
-  return out;
-}
-std::string IntField(int n, int64_t v) {
-  return Varint(static_cast<uint64_t>(n) << 3) + Varint(static_cast<uint64_t>(v));
-}
-std::string StrField(int n, const std::string& s) {
-  return Varint((static_cast<uint64_t>(n) << 3) | 2) + Varint(s.size()) + s;
-}
+using pg2bq::bqemu::testing::IntField;
+using pg2bq::bqemu::testing::StrField;
+using pg2bq::bqemu::testing::Varint;
 
 struct Figures {
   double seconds = 0;

@@ -12,6 +12,7 @@
 #include "google/cloud/bigquery/storage/v1/storage.grpc.pb.h"
 #include "google/rpc/status.pb.h"
 #include "tests/bq_emulator/emulator_process.h"
+#include "tests/bq_emulator/wire_fields.h"
 
 namespace pg2bq::bqemu {
 namespace {
@@ -21,21 +22,9 @@ using google::protobuf::DescriptorProto;
 using google::protobuf::FieldDescriptorProto;
 using nlohmann::json;
 
-std::string Varint(uint64_t v) {
-  std::string out;
-  while (v >= 0x80) {
-    out.push_back(static_cast<char>((v & 0x7F) | 0x80));
-    v >>= 7;
-  }
-  out.push_back(static_cast<char>(v));
-  return out;
-}
-std::string IntField(int number, int64_t v) {
-  return Varint(static_cast<uint64_t>(number) << 3) + Varint(static_cast<uint64_t>(v));
-}
-std::string StrField(int number, const std::string& s) {
-  return Varint((static_cast<uint64_t>(number) << 3) | 2) + Varint(s.size()) + s;
-}
+using pg2bq::bqemu::testing::IntField;
+using pg2bq::bqemu::testing::StrField;
+using pg2bq::bqemu::testing::Varint;
 
 // Row type of the test tables: id INT64, name STRING [, _CHANGE_TYPE, _CHANGE_SEQUENCE_NUMBER].
 DescriptorProto RowType(bool cdc, bool extra = false) {

@@ -10,6 +10,7 @@
 #include <random>
 
 #include "tests/bq_emulator/bq_values.h"
+#include "tests/bq_emulator/wire_fields.h"
 
 namespace pg2bq::bqemu {
 namespace {
@@ -34,21 +35,9 @@ void AddField(DescriptorProto* d, const std::string& name, int number,
 }
 
 // Encodes fields by hand: (number, wire bytes) pairs in protobuf wire format.
-std::string Varint(uint64_t v) {
-  std::string out;
-  while (v >= 0x80) {
-    out.push_back(static_cast<char>((v & 0x7F) | 0x80));
-    v >>= 7;
-  }
-  out.push_back(static_cast<char>(v));
-  return out;
-}
-std::string IntField(int number, int64_t v) {
-  return Varint(static_cast<uint64_t>(number) << 3) + Varint(static_cast<uint64_t>(v));
-}
-std::string StrField(int number, const std::string& s) {
-  return Varint((static_cast<uint64_t>(number) << 3) | 2) + Varint(s.size()) + s;
-}
+using pg2bq::bqemu::testing::IntField;
+using pg2bq::bqemu::testing::StrField;
+using pg2bq::bqemu::testing::Varint;
 
 constexpr const char* kTable = R"({
   "schema": {"fields": [

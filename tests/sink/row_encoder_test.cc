@@ -7,6 +7,7 @@
 #include "row_test_util.h"
 #include "sink/change_sequence.h"
 #include "sink/pg_text.h"
+#include "source_columns.h"
 
 namespace pg2bq::sink {
 namespace {
@@ -14,17 +15,8 @@ namespace {
 using google::protobuf::Message;
 using testing::Field;
 
-SourceColumn Col(std::string name, std::uint32_t type, std::int32_t typmod = -1, bool key = false) {
-  SourceColumn c;
-  c.name = std::move(name);
-  c.type_oid = type;
-  c.typmod = typmod;
-  c.is_key = key;
-  return c;
-}
-std::int32_t NumericTypmod(int p, int s) {
-  return ((p << 16) | (s & 0x7ff)) + 4;
-}
+using testing::Col;
+using testing::NumericTypmod;
 
 // A two-column table (id int8 key, v <type>), one INSERT of `text`.
 class OneValue {

@@ -3,23 +3,15 @@
 #include <gtest/gtest.h>
 
 #include "row_test_util.h"
+#include "source_columns.h"
 
 namespace pg2bq::sink {
 namespace {
 
 using google::protobuf::FieldDescriptor;
 
-SourceColumn Col(std::string name, std::uint32_t type, std::int32_t typmod = -1, bool key = false) {
-  SourceColumn c;
-  c.name = std::move(name);
-  c.type_oid = type;
-  c.typmod = typmod;
-  c.is_key = key;
-  return c;
-}
-std::int32_t NumericTypmod(int p, int s) {
-  return ((p << 16) | (s & 0x7ff)) + 4;
-}
+using testing::Col;
+using testing::NumericTypmod;
 
 SourceRelation Orders() {
   SourceRelation r;
