@@ -482,6 +482,13 @@ TEST_F(StreamCliTest, CreateSlotAndUsageErrors) {
   EXPECT_EQ(r.exit_code, 2);
   EXPECT_NE(r.err.find("--read-pause-us must be 0 or more microseconds, not -5"), std::string::npos)
       << r.err;
+  r = RunCli({"stream", "--dsn", Dsn(), "--slot", "x", "--publication", "p",
+              "--socket-receive-buffer", "16384"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("--socket-receive-buffer must be -1 (auto), 0 (kernel autotuning) or at "
+                       "least 32768 bytes, not 16384"),
+            std::string::npos)
+      << r.err;
 }
 
 TEST_F(StreamCliTest, ClearErrorsExitOne) {
