@@ -177,6 +177,7 @@ int RunRunCommand(int argc, char** argv) {
   so_sync.create_publication = config->replication.create_publication;
   so_sync.tables = config->tables;
   so_sync.copy = config->snapshot.copy;
+  so_sync.clear_before_copy = config->target.truncate == TruncateMode::kDeleteKeys;
   so_sync.workers = static_cast<std::uint32_t>(config->snapshot.workers);
   so_sync.poll_interval = config->snapshot.poll_interval;
   so_sync.min_chunk_pages = std::max<std::uint64_t>(1, config->snapshot.chunk_bytes / 8192);

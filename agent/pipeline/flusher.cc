@@ -196,6 +196,17 @@ void Flusher::DispatchLoop() {
     spread_upto.erase(it);
     return ok;
   };
+  // A TRUNCATE (a source one, or the one before a fresh copy) lists the target's keys page
+  // by page; spread copied rows landing meanwhile could shift the pages and hide keys from
+  // it. So a table's copied rows wait until its TRUNCATE before them is acknowledged.
+  std::unordered_map<std::uint32_t, std::uint64_t> truncate_at;  // table -> its TRUNCATE's seq
+  auto after_truncate = [&](std::uint32_t table) {
+    auto it = truncate_at.find(table);
+    if (it == truncate_at.end()) return true;
+    const bool ok = WaitAcknowledged(it->second);
+    truncate_at.erase(it);
+    return ok;
+  };
   while (!stop_dispatch_.load()) {
     const auto now = std::chrono::steady_clock::now();
     if (now - last_checkpoint >= options_.checkpoint_interval) {
@@ -220,6 +231,7 @@ void Flusher::DispatchLoop() {
                               rb->complete_through_lsn == kInvalidLsn && rb->xid == 0 &&
                               rb->first_commit_lsn == rb->last_commit_lsn;
       if (!copied_row && !barrier(rb->table_id)) return;
+      if (copied_row && !after_truncate(rb->table_id)) return;
       WorkItem item;
       item.seq = Track(e, rb->complete_through_lsn);
       item.table_id = rb->table_id;
@@ -232,6 +244,7 @@ void Flusher::DispatchLoop() {
       item.bytes = item.batch.rows.size();
       if (!ReserveQueued(item.bytes)) return;
       std::size_t worker = item.table_id % workers_.size();
+      if (item.batch.descriptor_version == 0) truncate_at[item.table_id] = item.seq;
       if (copied_row) {
         worker = next_spread++ % workers_.size();
         spread_upto[item.table_id] = item.seq;
@@ -400,6 +413,9 @@ Status Flusher::Truncate(WorkItem& item, TargetTable* target) {
                               std::to_string(item.table_id));
   const std::uint32_t version = meta.value("descriptor_version", 0u);
   if (version == 0) return Status::Ok();  // the table never had a row replicated
+  // Written before a fresh snapshot copy (TableSync::ClearBeforeCopy), not by a source
+  // TRUNCATE: a key type it cannot delete by leaves the older rows, it does not stop.
+  const bool before_copy = meta.value("before_copy", false);
   PG2BQ_ASSIGN_OR_RETURN(auto d, descriptors_->Find(item.table_id, version));
   if (d->mode != sink::WriteMode::kCdc) {
     spdlog::warn("TRUNCATE of change-log table {}.{} is not applied (history is kept)",
@@ -442,9 +458,17 @@ Status Flusher::Truncate(WorkItem& item, TargetTable* target) {
     for (std::size_t c = 0; c < d->columns.size(); ++c) {
       values[c] = sink::SourceValue::Null();
       if (key_pos[c] < 0) continue;
-      PG2BQ_ASSIGN_OR_RETURN(texts[c], KeyText(row[static_cast<std::size_t>(key_pos[c])],
-                                               schema.types[static_cast<std::size_t>(key_pos[c])],
-                                               d->columns[c].bq_name));
+      auto text =
+          KeyText(row[static_cast<std::size_t>(key_pos[c])],
+                  schema.types[static_cast<std::size_t>(key_pos[c])], d->columns[c].bq_name);
+      if (!text.ok() && before_copy && text.status().code() == Status::Code::kFailedPrecondition) {
+        spdlog::warn(
+            "before the copy of {}.{}: the rows {} held from before it are kept, also those "
+            "whose keys the source no longer has: {}",
+            d->pg_schema, d->pg_table, table_id, text.status().message());
+        return Status::Ok();
+      }
+      PG2BQ_ASSIGN_OR_RETURN(texts[c], std::move(text));
       values[c] = sink::SourceValue::Text(texts[c]);
     }
     sink::SourceChange change;
@@ -458,6 +482,11 @@ Status Flusher::Truncate(WorkItem& item, TargetTable* target) {
                               ": cannot encode key delete: " + r.reason);
   }
   PG2BQ_RETURN_IF_ERROR(target->writer->Append(*d, batch, cancel_));
+  if (before_copy) {
+    spdlog::info("{}: {} key(s) from before the copy of {}.{} deleted unless the copy has them",
+                 table_id, keys.size(), d->pg_schema, d->pg_table);
+    return Status::Ok();
+  }
   metrics_->truncates->Increment();
   spdlog::info("TRUNCATE applied to {}: {} keys deleted", table_id, keys.size());
   return Status::Ok();

@@ -218,6 +218,13 @@ Status HeldChanges::Replay(std::uint32_t table, spool::SpoolWriter* main,
   return Status::Ok();
 }
 
+std::vector<std::uint32_t> HeldChanges::OpenTables() const {
+  std::vector<std::uint32_t> out;
+  for (const auto& [table, held] : open_)
+    out.push_back(table);
+  return out;
+}
+
 Status HeldChanges::Discard(std::uint32_t table) {
   if (auto it = open_.find(table); it != open_.end()) {
     Status closed = it->second.writer->Close();

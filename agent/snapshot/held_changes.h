@@ -55,6 +55,8 @@ class HeldChanges {
   // connection alive: a large replay outlasts wal_sender_timeout).
   Status Replay(std::uint32_t table, spool::SpoolWriter* main, std::size_t group_bytes,
                 const std::function<void()>& waiting, const Cancellation* cancel);
+  // Tables with an open side spool, in oid order.
+  std::vector<std::uint32_t> OpenTables() const;
   // Deletes every side spool of `table` (open or not).
   Status Discard(std::uint32_t table);
   // Closes the open side spools (they stay on disk).

@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cstdio>
+#include <nlohmann/json.hpp>
 #include <thread>
 
 #include "agent/snapshot/source_table.h"
@@ -285,6 +286,7 @@ Status TableSync::CopyOne(const ExportedSnapshot& snap, const SourceTable& table
   PG2BQ_ASSIGN_OR_RETURN(dv.descriptor, descriptors_->Serialized(rel.oid, dv.version));
   PG2BQ_RETURN_IF_ERROR(AppendWhenSpoolHasRoom(spool_, dv, kCopyBudgetPatience, cancel_)
                             .WithContext("snapshot of " + rel.schema + "." + rel.name));
+  PG2BQ_RETURN_IF_ERROR(ClearBeforeCopy(snap, rel, **d));
 
   TableSnapshotOptions o;
   o.dsn = options_.dsn;
@@ -323,6 +325,30 @@ Status TableSync::CopyOne(const ExportedSnapshot& snap, const SourceTable& table
   std::lock_guard lock(finished_mu_);
   finished_.push_back(rel.oid);
   return Status::Ok();
+}
+
+Status TableSync::ClearBeforeCopy(const ExportedSnapshot& snap, const sink::SourceRelation& rel,
+                                  const sink::TableDescriptor& d) {
+  if (!options_.clear_before_copy || d.mode != sink::WriteMode::kCdc) return Status::Ok();
+  auto state = states_->Load(rel.oid);
+  if (!state.ok()) return state.status();
+  if (state->ChunksDone() != 0) return Status::Ok();  // resumed: cleared when it began
+  // Copied rows carry the sequence number of S - 1; the TRUNCATE's key deletes carry S - 2.
+  // So they lose to every copied row and every later change, whichever reaches BigQuery
+  // first, and remove only rows written before: an earlier copy's rows whose keys are gone
+  // since, rows from a time the table was not replicated.
+  spool::RowBatch rb;
+  rb.table_id = rel.oid;
+  rb.descriptor_version = 0;
+  rb.first_commit_lsn = rb.last_commit_lsn = snap.lsn() - 2;
+  rb.rows = nlohmann::json{
+      {"truncate", true},
+      {"ordinal", 0},
+      {"descriptor_version", d.version},
+      {"before_copy",
+       true}}.dump();
+  return AppendWhenSpoolHasRoom(spool_, rb, kCopyBudgetPatience, cancel_)
+      .WithContext("snapshot of " + rel.schema + "." + rel.name);
 }
 
 std::unordered_map<Oid, Lsn> TableSync::ApplyFrom() const {
@@ -396,6 +422,13 @@ Result<std::vector<pipeline::TableSyncChange>> TableSync::CopyPending(
     spdlog::error("snapshot while streaming: {}; retried in {} ms", started.ToString(),
                   options_.poll_interval.count());
   }
+  // Also when no copy could start: a hold with no copy to end it would keep its side
+  // spool, and a reader paused at snapshot.held_budget, until a restart.
+  if (Status dropped = DropAbandonedHolds(&out); !dropped.ok()) {
+    if (cancel_ != nullptr && cancel_->cancelled()) return dropped;
+    spdlog::error("snapshot while streaming: {}; retried in {} ms", dropped.ToString(),
+                  options_.poll_interval.count());
+  }
   // Tables met in a Relation message that will not be copied (not selected or published
   // any more): their changes apply again.
   for (Oid oid : requested_) {
@@ -408,6 +441,32 @@ Result<std::vector<pipeline::TableSyncChange>> TableSync::CopyPending(
   }
   requested_.clear();
   return out;
+}
+
+Status TableSync::DropAbandonedHolds(std::vector<pipeline::TableSyncChange>* out) {
+  std::vector<std::uint32_t> held = held_.OpenTables();
+  std::erase_if(held, [&](std::uint32_t oid) {
+    return std::any_of(copy_tables_.begin(), copy_tables_.end(),
+                       [&](const Named& t) { return t.oid == oid; });
+  });
+  if (held.empty()) return Status::Ok();
+  PG2BQ_ASSIGN_OR_RETURN(auto published, PublishedTables());
+  for (std::uint32_t oid : held) {
+    if (std::any_of(published.begin(), published.end(),
+                    [&](const Named& t) { return t.oid == oid; }))
+      continue;
+    std::string name = "relation " + std::to_string(oid);
+    std::lock_guard lock(mu_);
+    if (auto st = states_->Load(oid); st.ok()) name = st->schema + "." + st->table;
+    PG2BQ_RETURN_IF_ERROR(held_.Discard(oid));
+    PG2BQ_RETURN_IF_ERROR(states_->Remove(oid));
+    spdlog::warn(
+        "snapshot {}: no longer a selected table of publication {} and its copy did not "
+        "finish: its held changes are dropped (it is copied again if it is published again)",
+        name, options_.publication);
+    out->push_back({oid, ~Lsn{0}, false});
+  }
+  return Status::Ok();
 }
 
 Status TableSync::StartBackgroundCopy(std::vector<pipeline::TableSyncChange>* out) {

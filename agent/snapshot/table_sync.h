@@ -70,6 +70,10 @@ struct TableSyncOptions {
   std::size_t batch_max_bytes = 4 << 20;
   sink::EncodePolicies policies;
   bool progress_bar = false;  // draw a progress bar on stderr (a terminal)
+  // A fresh copy of a keyed table first deletes what the target holds of it from before
+  // (a TRUNCATE just below the copy's rows; target.truncate = delete), so rows whose keys
+  // the source no longer has do not outlive a re-sync or a copy that started over.
+  bool clear_before_copy = true;
   // Where the side spools of held changes live (HeldChanges), e.g. <state_dir>/snapshot.
   std::string held_dir;
   // Their disk budget (snapshot.held_budget; 0 = none): HeldBudgetReached.
@@ -142,6 +146,11 @@ class TableSync : public pipeline::TableSyncHook {
   Result<bool> ReleaseIfCopied(const Named& t, const TableSyncState& state,
                                const std::function<void()>& waiting,
                                std::vector<pipeline::TableSyncChange>* out);
+  // A table whose copy failed stays held for the retry. One that has left the publication
+  // (or the selection) meanwhile gets no retry: its held changes are deleted, its sync
+  // state removed, and `out` says its changes are dropped, until a copy of it (when it is
+  // published again, as a table never seen).
+  Status DropAbandonedHolds(std::vector<pipeline::TableSyncChange>* out);
   // The tables to copy now, at a temporary slot's snapshot (none: nothing started).
   Status StartBackgroundCopy(std::vector<pipeline::TableSyncChange>* out);
   // Holds `tables` from `snap` (resumed copies from their first snapshot) and starts the copy
@@ -149,6 +158,10 @@ class TableSync : public pipeline::TableSyncHook {
   Status LaunchCopy(std::unique_ptr<ExportedSnapshot> snap, std::vector<Named> tables,
                     std::vector<pipeline::TableSyncChange>* out);
   Status CopyOne(const ExportedSnapshot& snap, const SourceTable& table, std::uint32_t workers);
+  // Before a fresh copy of a keyed table: a TRUNCATE record ordered below its rows
+  // (TableSyncOptions::clear_before_copy).
+  Status ClearBeforeCopy(const ExportedSnapshot& snap, const sink::SourceRelation& rel,
+                         const sink::TableDescriptor& d);
   Status MarkReady(std::uint32_t oid, Lsn hold_from);
   void ShowProgress(const TableProgress& p);
 

@@ -994,5 +994,68 @@ TEST_F(RunSnapshotTest, HeldBudgetPausesReadingWhileChangesAreHeld) {
   StopAgent(agent);
 }
 
+// A held table whose copy fails after it left the publication gets no retry: at the next
+// poll its side spool is deleted and its hold ends, which also ends a pause at
+// snapshot.held_budget (before, both lasted until a restart, with the slot not read and
+// PostgreSQL keeping the WAL). Published again, it is copied afresh and ends equal.
+TEST_F(RunSnapshotTest, HeldTableThatLeftThePublicationIsReleasedWhenItsCopyFails) {
+  WriteSlowCopyConfig("held_budget = 64KiB\n");
+  CreateHeldCopyTables(1000);
+  auto agent = StartAgentAndWait();
+  SetFaults(R"({"latency_ms": 150})");
+  BackgroundLoad load(pg_.get());
+  Sql("ALTER PUBLICATION snap ADD TABLE big");
+  ASSERT_TRUE(WaitPhase("public.big", "copying", 60s)) << agent->ReadErr();
+  const auto pause_deadline = std::chrono::steady_clock::now() + 120s;
+  while (std::chrono::steady_clock::now() < pause_deadline &&
+         MetricValue(agent.get(), "pg2bq_snapshot_held_budget_paused") != 1)
+    std::this_thread::sleep_for(20ms);
+  ASSERT_EQ(MetricValue(agent.get(), "pg2bq_snapshot_held_budget_paused"), 1) << agent->ReadErr();
+  ASSERT_TRUE(HoldsOnly(HeldSpools(), HeldSpoolPrefix("big")));
+
+  Sql("ALTER PUBLICATION snap DROP TABLE big");
+  std::string terminated = "0";
+  for (int i = 0; i < 200 && terminated == "0"; ++i) {
+    terminated = Value(
+        "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+        "WHERE query LIKE 'COPY (SELECT%big%'");
+    if (terminated == "0") std::this_thread::sleep_for(10ms);
+  }
+  ASSERT_NE(terminated, "0") << agent->ReadErr();
+  const auto release_deadline = std::chrono::steady_clock::now() + 60s;
+  while (
+      std::chrono::steady_clock::now() < release_deadline &&
+      (!HeldSpools().empty() || MetricValue(agent.get(), "pg2bq_snapshot_held_budget_paused") != 0))
+    std::this_thread::sleep_for(50ms);
+  EXPECT_TRUE(HeldSpools().empty()) << agent->ReadErr();
+  EXPECT_EQ(MetricValue(agent.get(), "pg2bq_snapshot_held_budget_paused"), 0) << agent->ReadErr();
+  EXPECT_NE(agent->ReadErr().find("snapshot public.big: no longer a selected table of publication "
+                                  "snap and its copy did not finish"),
+            std::string::npos)
+      << agent->ReadErr();
+  EXPECT_TRUE(SyncState("public.big").empty()) << SyncState("public.big").dump();
+  EXPECT_EQ(load.Stop(), 0);
+
+  // Reading resumed: the published table flows.
+  Sql("INSERT INTO other VALUES (1, 'after the release')");
+  const auto flow_deadline = std::chrono::steady_clock::now() + 60s;
+  auto flowed = [&] {
+    auto d = emulator_->Dump("proj.replica.other");
+    return d.ok() && d->find("after the release") != std::string::npos;
+  };
+  while (std::chrono::steady_clock::now() < flow_deadline && !flowed())
+    std::this_thread::sleep_for(100ms);
+  EXPECT_EQ(DumpLines("other").size(), 1u) << agent->ReadErr();
+
+  SetFaults(R"({"latency_ms": 0})");
+  Sql("ALTER PUBLICATION snap ADD TABLE big");
+  ASSERT_TRUE(WaitPhase("public.big", "ready", 180s)) << agent->ReadErr();
+  CliResult v = VerifyEventually(180s);
+  EXPECT_EQ(v.exit_code, 0) << v.out << v.err << agent->ReadErr();
+  EXPECT_NE(v.out.find("public.big -> replica.big: EQUAL"), std::string::npos) << v.out;
+  EXPECT_EQ(DeadLetters(), "");
+  StopAgent(agent);
+}
+
 }  // namespace
 }  // namespace pg2bq::testing
