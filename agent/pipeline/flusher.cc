@@ -189,24 +189,21 @@ void Flusher::DispatchLoop() {
   std::unordered_set<std::uint32_t> copying;
   std::unordered_map<std::uint32_t, std::uint64_t> spread_upto;  // table -> last spread seq
   std::size_t next_spread = 0;
-  auto barrier = [&](std::uint32_t table) {
-    auto it = spread_upto.find(table);
-    if (it == spread_upto.end()) return true;
-    const bool ok = WaitAcknowledged(it->second);
-    spread_upto.erase(it);
-    return ok;
-  };
   // A TRUNCATE (a source one, or the one before a fresh copy) lists the target's keys page
   // by page; spread copied rows landing meanwhile could shift the pages and hide keys from
   // it. So a table's copied rows wait until its TRUNCATE before them is acknowledged.
   std::unordered_map<std::uint32_t, std::uint64_t> truncate_at;  // table -> its TRUNCATE's seq
-  auto after_truncate = [&](std::uint32_t table) {
-    auto it = truncate_at.find(table);
-    if (it == truncate_at.end()) return true;
+  // Waits until the item `waits` names for `table` is acknowledged (at once if none).
+  auto wait_for = [&](std::unordered_map<std::uint32_t, std::uint64_t>& waits,
+                      std::uint32_t table) {
+    auto it = waits.find(table);
+    if (it == waits.end()) return true;
     const bool ok = WaitAcknowledged(it->second);
-    truncate_at.erase(it);
+    waits.erase(it);
     return ok;
   };
+  auto barrier = [&](std::uint32_t table) { return wait_for(spread_upto, table); };
+  auto after_truncate = [&](std::uint32_t table) { return wait_for(truncate_at, table); };
   while (!stop_dispatch_.load()) {
     const auto now = std::chrono::steady_clock::now();
     if (now - last_checkpoint >= options_.checkpoint_interval) {

@@ -194,6 +194,18 @@ class RunSnapshotTest : public AgentFixture {
     return std::stod(value[1]);
   }
   void StopFirstStartCopyUnderWriteLoadAndResume(bool kill);
+  // Ends the agent's COPY connection(s) of `table` (retried for 2 s: between two chunks
+  // there is none); false when there was none to end.
+  bool TerminateCopyOf(const std::string& table) {
+    for (int i = 0; i < 200; ++i) {
+      if (Value("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                "WHERE query LIKE 'COPY (SELECT%" +
+                table + "%'") != "0")
+        return true;
+      std::this_thread::sleep_for(10ms);
+    }
+    return false;
+  }
   // Waits until the table's phase is `phases` or one of its '|'-separated alternatives
   // ("copied|ready": a phase passed through quickly is not waited for in vain).
   bool WaitPhase(const std::string& table, const std::string& phases,
@@ -829,14 +841,7 @@ TEST_F(RunSnapshotTest, CopyFailingPartWayKeepsTheTableHeldAndResumes) {
   ASSERT_GT(done, 0u);
   const auto held_before = HeldSpools();
   const std::string hold_before = SyncState("public.big").value("hold_from_lsn", "");
-  std::string terminated = "0";
-  for (int i = 0; i < 200 && terminated == "0"; ++i) {
-    terminated = Value(
-        "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
-        "WHERE query LIKE 'COPY (SELECT%big%'");
-    if (terminated == "0") std::this_thread::sleep_for(10ms);
-  }
-  ASSERT_NE(terminated, "0") << agent->ReadErr();
+  ASSERT_TRUE(TerminateCopyOf("big")) << agent->ReadErr();
   const auto fail_deadline = std::chrono::steady_clock::now() + 60s;
   while (std::chrono::steady_clock::now() < fail_deadline &&
          agent->ReadErr().find("snapshot while streaming:") == std::string::npos)
@@ -1014,14 +1019,7 @@ TEST_F(RunSnapshotTest, HeldTableThatLeftThePublicationIsReleasedWhenItsCopyFail
   ASSERT_TRUE(HoldsOnly(HeldSpools(), HeldSpoolPrefix("big")));
 
   Sql("ALTER PUBLICATION snap DROP TABLE big");
-  std::string terminated = "0";
-  for (int i = 0; i < 200 && terminated == "0"; ++i) {
-    terminated = Value(
-        "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
-        "WHERE query LIKE 'COPY (SELECT%big%'");
-    if (terminated == "0") std::this_thread::sleep_for(10ms);
-  }
-  ASSERT_NE(terminated, "0") << agent->ReadErr();
+  ASSERT_TRUE(TerminateCopyOf("big")) << agent->ReadErr();
   const auto release_deadline = std::chrono::steady_clock::now() + 60s;
   while (
       std::chrono::steady_clock::now() < release_deadline &&
