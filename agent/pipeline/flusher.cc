@@ -447,6 +447,16 @@ Status Flusher::Truncate(WorkItem& item, TargetTable* target) {
   if (listed.code() == Status::Code::kNotFound) return Status::Ok();
   PG2BQ_RETURN_IF_ERROR(listed);
   if (keys.empty()) return Status::Ok();
+  // A key the deletes cannot be built from: a source TRUNCATE is retried (logged) until
+  // someone fixes it; the clearing before a copy gives up and keeps the older rows.
+  auto keep_older = [&](const Status& why) {
+    if (!before_copy) return why;
+    spdlog::warn(
+        "before the copy of {}.{}: the rows {} held from before it are kept, also those whose "
+        "keys the source no longer has: {}",
+        d->pg_schema, d->pg_table, table_id, why.message());
+    return Status::Ok();
+  };
   sink::RowEncoder encoder(d, options_.policies);
   sink::EncodedBatch batch;
   std::vector<std::string> texts(d->columns.size());
@@ -458,14 +468,8 @@ Status Flusher::Truncate(WorkItem& item, TargetTable* target) {
       auto text =
           KeyText(row[static_cast<std::size_t>(key_pos[c])],
                   schema.types[static_cast<std::size_t>(key_pos[c])], d->columns[c].bq_name);
-      if (!text.ok() && before_copy && text.status().code() == Status::Code::kFailedPrecondition) {
-        spdlog::warn(
-            "before the copy of {}.{}: the rows {} held from before it are kept, also those "
-            "whose keys the source no longer has: {}",
-            d->pg_schema, d->pg_table, table_id, text.status().message());
-        return Status::Ok();
-      }
-      PG2BQ_ASSIGN_OR_RETURN(texts[c], std::move(text));
+      if (!text.ok()) return keep_older(text.status());
+      texts[c] = std::move(*text);
       values[c] = sink::SourceValue::Text(texts[c]);
     }
     sink::SourceChange change;
@@ -475,9 +479,12 @@ Status Flusher::Truncate(WorkItem& item, TargetTable* target) {
     change.old_values = values;
     auto r = encoder.Encode(change, &batch);
     if (r.outcome != sink::EncodeResult::Outcome::kEncoded)
-      return Status::Internal("TRUNCATE of " + table_id +
-                              ": cannot encode key delete: " + r.reason);
+      return keep_older(
+          Status::Internal("TRUNCATE of " + table_id + ": cannot encode key delete: " + r.reason));
   }
+  // The deletes use descriptor `version`, which may have columns the table lacks so far (a
+  // column added, then the TRUNCATE or a re-sync before any row of it was sent).
+  PG2BQ_RETURN_IF_ERROR(EnsureTable(*d, target));
   PG2BQ_RETURN_IF_ERROR(target->writer->Append(*d, batch, cancel_));
   if (before_copy) {
     spdlog::info("{}: {} key(s) from before the copy of {}.{} deleted unless the copy has them",

@@ -332,7 +332,9 @@ Status TableSync::ClearBeforeCopy(const ExportedSnapshot& snap, const sink::Sour
   if (!options_.clear_before_copy || d.mode != sink::WriteMode::kCdc) return Status::Ok();
   auto state = states_->Load(rel.oid);
   if (!state.ok()) return state.status();
-  if (state->ChunksDone() != 0) return Status::Ok();  // resumed: cleared when it began
+  // Resumed: rows of its done chunks are in the target, older than S - 2 (their snapshot)
+  // and not copied again, so a TRUNCATE now would delete them.
+  if (state->ChunksDone() != 0) return Status::Ok();
   // Copied rows carry the sequence number of S - 1; the TRUNCATE's key deletes carry S - 2.
   // So they lose to every copied row and every later change, whichever reaches BigQuery
   // first, and remove only rows written before: an earlier copy's rows whose keys are gone
@@ -458,13 +460,19 @@ Status TableSync::DropAbandonedHolds(std::vector<pipeline::TableSyncChange>* out
     std::string name = "relation " + std::to_string(oid);
     std::lock_guard lock(mu_);
     if (auto st = states_->Load(oid); st.ok()) name = st->schema + "." + st->table;
-    PG2BQ_RETURN_IF_ERROR(held_.Discard(oid));
-    PG2BQ_RETURN_IF_ERROR(states_->Remove(oid));
     spdlog::warn(
         "snapshot {}: no longer a selected table of publication {} and its copy did not "
-        "finish: its held changes are dropped (it is copied again if it is published again)",
-        name, options_.publication);
-    out->push_back({oid, ~Lsn{0}, false});
+        "finish: its held changes are dropped ({})",
+        name, options_.publication,
+        options_.copy ? "it is copied again if it is published again"
+                      : "snapshot.initial = skip: if it is published again, only later "
+                        "changes arrive");
+    // Discard closes the side spool first: from then on the table cannot stay held,
+    // whatever fails after. With copies off nothing would end a drop of its changes.
+    Status discarded = held_.Discard(oid);
+    out->push_back({oid, options_.copy ? ~Lsn{0} : kInvalidLsn, false});
+    PG2BQ_RETURN_IF_ERROR(discarded);
+    PG2BQ_RETURN_IF_ERROR(states_->Remove(oid));
   }
   return Status::Ok();
 }

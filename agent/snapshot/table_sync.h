@@ -148,8 +148,8 @@ class TableSync : public pipeline::TableSyncHook {
                                std::vector<pipeline::TableSyncChange>* out);
   // A table whose copy failed stays held for the retry. One that has left the publication
   // (or the selection) meanwhile gets no retry: its held changes are deleted, its sync
-  // state removed, and `out` says its changes are dropped, until a copy of it (when it is
-  // published again, as a table never seen).
+  // state removed, and `out` says its changes are dropped until a copy of it (when it is
+  // published again, as a table never seen; with copies off they apply again instead).
   Status DropAbandonedHolds(std::vector<pipeline::TableSyncChange>* out);
   // The tables to copy now, at a temporary slot's snapshot (none: nothing started).
   Status StartBackgroundCopy(std::vector<pipeline::TableSyncChange>* out);
