@@ -8,7 +8,7 @@ PACKAGES=(
   libpq-dev postgresql-15 postgresql-contrib
   libprotobuf-dev protobuf-compiler libgrpc++-dev protobuf-compiler-grpc
   libzstd-dev zstd libspdlog-dev libfmt-dev libboost-program-options-dev
-  libgtest-dev libgmock-dev libbenchmark-dev
+  libgtest-dev libgmock-dev libbenchmark-dev libgoogle-perftools-dev
   libsqlite3-dev sqlite3 nlohmann-json3-dev libcpp-httplib-dev libssl-dev
   util-linux procps
 )
