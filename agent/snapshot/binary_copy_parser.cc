@@ -19,13 +19,32 @@ constexpr std::int32_t kMaxFieldBytes = (1 << 30);
 }  // namespace
 
 void BinaryCopyParser::Feed(std::string_view bytes) {
+  if (borrowed_) OwnRemainder();  // fed again before the last feed was parsed through
+  if (pos_ == data_.size()) {
+    // Nothing pending: read the new bytes where they are.
+    consumed_base_ += pos_;
+    buffer_.clear();
+    data_ = bytes;
+    pos_ = 0;
+    borrowed_ = true;
+    return;
+  }
   // Drop consumed bytes before growing, so the buffer holds about one tuple plus one feed.
-  if (pos_ > 0 && (pos_ == buffer_.size() || pos_ >= (64u << 10))) {
+  if (pos_ >= (64u << 10)) {
     buffer_.erase(0, pos_);
     consumed_base_ += pos_;
     pos_ = 0;
   }
   buffer_.append(bytes);
+  data_ = buffer_;
+}
+
+void BinaryCopyParser::OwnRemainder() {
+  buffer_.assign(data_.substr(pos_));
+  consumed_base_ += pos_;
+  pos_ = 0;
+  data_ = buffer_;
+  borrowed_ = false;
 }
 
 Status BinaryCopyParser::Error(std::string what) const {
@@ -34,8 +53,7 @@ Status BinaryCopyParser::Error(std::string what) const {
 }
 
 bool BinaryCopyParser::ParseHeader(Status* error) {
-  std::string_view data(buffer_);
-  data.remove_prefix(pos_);
+  std::string_view data = data_.substr(pos_);
   const std::size_t check = std::min(data.size(), kSignature.size());
   if (data.substr(0, check) != kSignature.substr(0, check)) {
     *error = Error("bad signature (not binary COPY output)");
@@ -65,6 +83,13 @@ bool BinaryCopyParser::ParseHeader(Status* error) {
 }
 
 Result<BinaryCopyParser::Step> BinaryCopyParser::Next(std::vector<CopyField>* fields) {
+  auto step = Parse(fields);
+  // The caller may release its bytes after anything but a tuple.
+  if (borrowed_ && !(step.ok() && *step == Step::kTuple)) OwnRemainder();
+  return step;
+}
+
+Result<BinaryCopyParser::Step> BinaryCopyParser::Parse(std::vector<CopyField>* fields) {
   if (!header_done_) {
     Status error;
     if (!ParseHeader(&error)) {
@@ -73,18 +98,16 @@ Result<BinaryCopyParser::Step> BinaryCopyParser::Next(std::vector<CopyField>* fi
     }
   }
   if (ended_) {
-    if (pos_ != buffer_.size()) return Error("bytes after the trailer");
+    if (pos_ != data_.size()) return Error("bytes after the trailer");
     return Step::kEnd;
   }
-  std::string_view data(buffer_);
-  data.remove_prefix(pos_);
-  ByteReader reader(data);
+  ByteReader reader(data_.substr(pos_));
   std::int16_t count = 0;
   if (!reader.ReadI16(&count)) return Step::kNeedMore;
   if (count == -1) {
     pos_ += 2;
     ended_ = true;
-    if (pos_ != buffer_.size()) return Error("bytes after the trailer");
+    if (pos_ != data_.size()) return Error("bytes after the trailer");
     return Step::kEnd;
   }
   if (count < 0) return Error("negative field count " + std::to_string(count));
@@ -117,7 +140,7 @@ Result<BinaryCopyParser::Step> BinaryCopyParser::Next(std::vector<CopyField>* fi
 Status BinaryCopyParser::Finish() const {
   if (!header_done_) return Error("COPY ended before the header");
   if (!ended_) return Error("COPY ended without the trailer (truncated data)");
-  if (pos_ != buffer_.size()) return Error("bytes after the trailer");
+  if (pos_ != data_.size()) return Error("bytes after the trailer");
   return Status::Ok();
 }
 

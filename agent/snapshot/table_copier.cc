@@ -3,6 +3,7 @@
 #include <libpq-fe.h>
 #include <spdlog/spdlog.h>
 
+#include <memory>
 #include <thread>
 #include <vector>
 
@@ -68,24 +69,60 @@ Status TableCopier::AppendBatch(std::uint32_t rows, std::string* proto_rows) {
   return Status::Ok();
 }
 
+CopySession::CopySession(std::unique_ptr<PgConnection> conn) : conn_(std::move(conn)) {}
+CopySession::~CopySession() = default;
+
+Result<std::unique_ptr<CopySession>> CopySession::Open(const std::string& dsn,
+                                                       const std::string& snapshot_name,
+                                                       std::chrono::milliseconds io_timeout,
+                                                       const Cancellation* cancel) {
+  PG2BQ_ASSIGN_OR_RETURN(auto conn,
+                         PgConnection::Connect(dsn, ConnectionKind::kNormal, io_timeout, cancel));
+  auto exec = [&](const std::string& sql) -> Status {
+    auto r = conn->Exec(sql, io_timeout, cancel);
+    if (!r.ok()) return r.status().WithContext("snapshot " + snapshot_name);
+    return Status::Ok();
+  };
+  PG2BQ_RETURN_IF_ERROR(exec("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"));
+  PG2BQ_RETURN_IF_ERROR(exec("SET TRANSACTION SNAPSHOT " + conn->QuoteLiteral(snapshot_name)));
+  return std::unique_ptr<CopySession>(new CopySession(std::move(conn)));
+}
+
+Result<std::unique_ptr<CopySession>> TableCopier::OpenSession() const {
+  const std::string what = "copy of " + options_.relation.schema + "." + options_.relation.name;
+  if (options_.snapshot_lsn == kInvalidLsn)
+    return Status::InvalidArgument(what + ": no snapshot LSN");
+  auto session =
+      CopySession::Open(options_.dsn, options_.snapshot_name, options_.io_timeout, cancel_);
+  if (!session.ok()) return session.status().WithContext(what);
+  return session;
+}
+
 Status TableCopier::CopyChunk(const struct CopyChunk& chunk, CopyProgress* progress) {
+  PG2BQ_ASSIGN_OR_RETURN(auto session, OpenSession());
+  PG2BQ_RETURN_IF_ERROR(CopyChunk(chunk, session.get(), progress));
+  auto r = session->connection()->Exec("COMMIT", options_.io_timeout, cancel_);
+  return r.ok() ? Status::Ok() : r.status();
+}
+
+Status TableCopier::CopyChunk(const struct CopyChunk& chunk, CopySession* session,
+                              CopyProgress* progress) {
   const auto& rel = options_.relation;
   const std::string what = rel.schema + "." + rel.name + " pages [" +
                            std::to_string(chunk.first_page) + "," +
                            (chunk.end_page ? std::to_string(chunk.end_page) : "end") + ")";
   if (options_.snapshot_lsn == kInvalidLsn)
     return Status::InvalidArgument("copy of " + what + ": no snapshot LSN");
-  PG2BQ_ASSIGN_OR_RETURN(auto conn, PgConnection::Connect(options_.dsn, ConnectionKind::kNormal,
-                                                          options_.io_timeout, cancel_));
-  auto exec = [&](const std::string& sql) -> Status {
-    auto r = conn->Exec(sql, options_.io_timeout, cancel_);
-    if (!r.ok()) return r.status().WithContext("copy of " + what);
-    return Status::Ok();
-  };
-  PG2BQ_RETURN_IF_ERROR(exec("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"));
-  PG2BQ_RETURN_IF_ERROR(
-      exec("SET TRANSACTION SNAPSHOT " + conn->QuoteLiteral(options_.snapshot_name)));
+  if (session->broken())
+    return Status::FailedPrecondition("copy of " + what + ": its connection failed before");
+  Status s = CopyChunkOn(chunk, what, session->connection(), progress);
+  if (!s.ok()) session->MarkBroken();
+  return s;
+}
 
+Status TableCopier::CopyChunkOn(const struct CopyChunk& chunk, const std::string& what,
+                                PgConnection* conn, CopyProgress* progress) {
+  const auto& rel = options_.relation;
   // Built-in types travel in their binary send() form, which the sink's decoder reads.
   // Types without a fixed OID (enums, domains, citext, hstore, arrays of them) have send()
   // forms it cannot know, so they are selected as text -- the form the stream delivers
@@ -142,8 +179,9 @@ Status TableCopier::CopyChunk(const struct CopyChunk& chunk, CopyProgress* progr
     char* buf = nullptr;
     const int n = PQgetCopyData(pg, &buf, /*async=*/1);
     if (n > 0) {
+      // The parser reads the message in place until it asks for more.
+      const std::unique_ptr<char, decltype(&PQfreemem)> message(buf, &PQfreemem);
       parser.Feed(std::string_view(buf, static_cast<std::size_t>(n)));
-      PQfreemem(buf);
       progress->bytes.fetch_add(static_cast<std::uint64_t>(n), std::memory_order_relaxed);
       while (true) {
         auto step = parser.Next(&fields);
@@ -208,7 +246,6 @@ Status TableCopier::CopyChunk(const struct CopyChunk& chunk, CopyProgress* progr
   if (rejected != 0) PG2BQ_RETURN_IF_ERROR(options_.dead_letters->Sync());
   PG2BQ_RETURN_IF_ERROR(
       AppendBatch(static_cast<std::uint32_t>(batch.rows.size()), &batch.proto_rows));
-  PG2BQ_RETURN_IF_ERROR(exec("COMMIT"));
   spdlog::debug("copied {}: {} rows, {} bytes", what, parser.tuples(), parser.bytes_consumed());
   return Status::Ok();
 }

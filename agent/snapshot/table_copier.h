@@ -1,10 +1,12 @@
 // TableCopier: copies one chunk of a table, read inside an exported snapshot, into the
 // spool as the same RowBatch records the stream produces (docs/SNAPSHOT.md).
 //
-// Each chunk gets its own connection which imports the snapshot
+// A CopySession is one connection in a transaction that imported the snapshot
 // (BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; SET TRANSACTION SNAPSHOT '...'), so
 // several chunks of one table, or several tables, are copied in parallel and all see the
-// same database state. Rows come from `COPY (SELECT cols FROM t WHERE <chunk>) TO STDOUT
+// same database state. A copy worker keeps its session for every chunk it takes: a new
+// connection per chunk cost a backend start and a SCRAM exchange each (bench/RESULTS.md).
+// Rows come from `COPY (SELECT cols FROM t WHERE <chunk>) TO STDOUT
 // (FORMAT binary)`, are parsed by BinaryCopyParser and handed to the sink's RowEncoder as
 // binary column values (ValueState::kBinary), i.e. exactly as a binary-mode pgoutput
 // INSERT would be.
@@ -26,6 +28,7 @@
 #include <string>
 
 #include "agent/cancellation.h"
+#include "agent/pg_connection.h"
 #include "agent/snapshot/binary_copy_parser.h"
 #include "agent/snapshot/spool_append.h"
 #include "common/lsn.h"
@@ -80,6 +83,29 @@ struct TableCopierOptions {
   std::chrono::milliseconds budget_patience = kCopyBudgetPatience;
 };
 
+// One worker's connection inside the exported snapshot, reused across its chunks. After a
+// failed chunk it is broken (the COPY may have stopped half-way) and must be replaced.
+class CopySession {
+ public:
+  static Result<std::unique_ptr<CopySession>> Open(const std::string& dsn,
+                                                   const std::string& snapshot_name,
+                                                   std::chrono::milliseconds io_timeout,
+                                                   const Cancellation* cancel);
+  ~CopySession();
+  CopySession(const CopySession&) = delete;
+  CopySession& operator=(const CopySession&) = delete;
+
+  PgConnection* connection() const { return conn_.get(); }
+  bool broken() const { return broken_; }
+  void MarkBroken() { broken_ = true; }
+
+ private:
+  explicit CopySession(std::unique_ptr<PgConnection> conn);
+
+  std::unique_ptr<PgConnection> conn_;
+  bool broken_ = false;
+};
+
 class TableCopier {
  public:
   TableCopier(TableCopierOptions options, spool::SpoolWriter* spool, const Cancellation* cancel);
@@ -87,6 +113,11 @@ class TableCopier {
   // Copies one chunk. Rows are appended to the spool as they are encoded; on failure the
   // rows already appended stay there (harmless: re-copying the chunk rewrites them).
   Status CopyChunk(const CopyChunk& chunk, CopyProgress* progress);
+  // The same on `session` (opened on this copier's dsn and snapshot), which stays usable
+  // for the next chunk unless this one fails.
+  Status CopyChunk(const struct CopyChunk& chunk, CopySession* session, CopyProgress* progress);
+  // A session for this copier's snapshot.
+  Result<std::unique_ptr<CopySession>> OpenSession() const;
 
   // The COPY statement for a chunk (exposed for tests and the benchmark).
   std::string CopySql(const struct CopyChunk& chunk, const std::string& quoted_table,
@@ -97,6 +128,8 @@ class TableCopier {
   // The commit LSN every copied row carries (see ctid_ordinals).
   Lsn RowCommitLsn() const;
   Result<std::uint64_t> CtidOrdinal(const CopyField& field);
+  Status CopyChunkOn(const struct CopyChunk& chunk, const std::string& what, PgConnection* conn,
+                     CopyProgress* progress);
 
   TableCopierOptions options_;
   spool::SpoolWriter* spool_;

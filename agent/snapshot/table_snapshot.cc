@@ -112,6 +112,7 @@ Result<TableSnapshotResult> CopyTable(const TableSnapshotOptions& options, const
   const double estimate = table.reltuples > 0 ? table.reltuples : -1;
 
   auto worker = [&] {
+    std::unique_ptr<CopySession> session;  // kept across this worker's chunks
     while (true) {
       std::size_t index;
       {
@@ -121,7 +122,16 @@ Result<TableSnapshotResult> CopyTable(const TableSnapshotOptions& options, const
         ++running;
       }
       CopyProgress chunk_progress;
-      Status s = copier.CopyChunk(state.chunks[index].chunk, &chunk_progress);
+      Status s;
+      if (!session || session->broken()) {
+        auto opened = copier.OpenSession();
+        if (opened.ok()) {
+          session = std::move(*opened);
+        } else {
+          s = opened.status();
+        }
+      }
+      if (s.ok()) s = copier.CopyChunk(state.chunks[index].chunk, session.get(), &chunk_progress);
       // The chunk counts as done only once its rows are durable.
       if (s.ok()) s = spool->Sync();
       std::lock_guard lock(mu);

@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -48,12 +50,16 @@ std::string Trailer() {
 }
 
 // Parses `data` fed in pieces of `piece` bytes; returns the tuples as strings ("<null>").
+// Each piece is its own copy (the way libpq hands out CopyData messages), overwritten and
+// freed as soon as the parser asks for more: tuples read in place must be consumed by then,
+// and a partial one must have been copied (ASan checks the reads).
 Result<std::vector<std::vector<std::string>>> ParseAll(std::string_view data, std::size_t piece,
                                                        std::size_t expected = 0) {
   BinaryCopyParser parser(expected);
   std::vector<std::vector<std::string>> out;
   std::vector<CopyField> fields;
   std::size_t fed = 0;
+  auto feed = std::make_unique<std::string>();
   while (true) {
     PG2BQ_ASSIGN_OR_RETURN(auto step, parser.Next(&fields));
     if (step == BinaryCopyParser::Step::kTuple) {
@@ -63,10 +69,12 @@ Result<std::vector<std::vector<std::string>>> ParseAll(std::string_view data, st
       out.push_back(std::move(row));
       continue;
     }
-    if (step == BinaryCopyParser::Step::kEnd) break;
-    if (fed == data.size()) break;
+    std::fill(feed->begin(), feed->end(), '#');
+    feed = std::make_unique<std::string>();
+    if (step == BinaryCopyParser::Step::kEnd || fed == data.size()) break;
     const std::size_t n = std::min(piece, data.size() - fed);
-    parser.Feed(data.substr(fed, n));
+    feed->assign(data.substr(fed, n));
+    parser.Feed(*feed);
     fed += n;
   }
   PG2BQ_RETURN_IF_ERROR(parser.Finish());
@@ -84,6 +92,21 @@ TEST(BinaryCopyParser, ParsesTuplesAtEveryFeedBoundary) {
     EXPECT_EQ((*rows)[0][1], "<null>");
     EXPECT_EQ((*rows)[1][0], "");  // empty, not NULL
     EXPECT_EQ((*rows)[1][1], "hello");
+  }
+}
+
+TEST(BinaryCopyParser, ReadsFeedsInPlaceAndKeepsPartialTuples) {
+  const std::string first = Header() + Tuple({std::string("alpha"), std::nullopt});
+  const std::string second = Tuple({std::string("beta"), std::string("gamma")});
+  const std::string data = first + second + Tuple({std::string(""), std::string("x")}) + Trailer();
+  // Whole tuples per feed (PostgreSQL's framing), and every other split.
+  for (std::size_t piece = 1; piece <= data.size(); ++piece) {
+    auto rows = ParseAll(data, piece);
+    ASSERT_TRUE(rows.ok()) << "piece " << piece << ": " << rows.status().ToString();
+    ASSERT_EQ(rows->size(), 3u) << "piece " << piece;
+    EXPECT_EQ((*rows)[0], (std::vector<std::string>{"alpha", "<null>"}));
+    EXPECT_EQ((*rows)[1], (std::vector<std::string>{"beta", "gamma"}));
+    EXPECT_EQ((*rows)[2], (std::vector<std::string>{"", "x"}));
   }
 }
 
